@@ -1,0 +1,158 @@
+"""The prepared ("canonical") dataset layout shared by every part of the project.
+
+::
+
+    <root>/images/<name>.png     RGB, square, cropped to the field of view
+    <root>/labels/<name>.png     uint8, one class index per pixel (order of classes.json)
+    <root>/meta.csv              name, grade, grade_source, dataset, split
+    <root>/classes.json          the ordered class list and palette the labels were written with
+
+``grade`` is 0-4, or empty for an image without a grade (``grade_source`` ``ungraded``);
+``grade_source`` is ``annotated``, ``predicted``, ``synthetic`` or ``ungraded``;
+``split`` is ``train`` or ``test``. A label-only folder (as ``tools/sample_labels.py``
+writes) has no ``images/``.
+"""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from ..classes import ClassSet
+
+META_COLUMNS = ('name', 'grade', 'grade_source', 'dataset', 'split')
+GRADES = (0, 1, 2, 3, 4)
+GRADE_SOURCES = ('annotated', 'predicted', 'synthetic', 'ungraded')
+SPLITS = ('train', 'test')
+TEST_FRACTION = 0.2
+
+PathLike = Union[str, Path]
+
+
+@dataclass(frozen=True)
+class MetaRow:
+    name: str
+    grade: Optional[int]
+    grade_source: str
+    dataset: str
+    split: str
+
+    def as_csv(self) -> dict:
+        return {'name': self.name, 'grade': '' if self.grade is None else str(self.grade),
+                'grade_source': self.grade_source, 'dataset': self.dataset,
+                'split': self.split}
+
+
+def check_grade(grade, where: str) -> Optional[int]:
+    """Parse a DR grade; ``None``/empty means ungraded. Raises naming ``where``."""
+    if grade is None or (isinstance(grade, str) and grade.strip() == ''):
+        return None
+    text = str(grade).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not number.is_integer():
+        raise ValueError(f'{where}: grade {grade!r} is not an integer; expected one of '
+                         f'{list(GRADES)}')
+    value = int(number)
+    if value not in GRADES:
+        raise ValueError(f'{where}: grade {value} is outside 0-4 (expected one of '
+                         f'{list(GRADES)})')
+    return value
+
+
+def read_meta(root: PathLike) -> list[MetaRow]:
+    """Read and validate ``<root>/meta.csv``; errors name the file and the row."""
+    path = Path(root) / 'meta.csv'
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: meta.csv not found; {root} is not a prepared '
+                                f'dataset (expected {", ".join(META_COLUMNS)} columns)')
+    rows = []
+    with path.open(newline='') as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in META_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f'{path}: missing column(s) {missing}; expected '
+                             f'{list(META_COLUMNS)}, found {reader.fieldnames}')
+        seen = set()
+        for lineno, rec in enumerate(reader, start=2):
+            where = f'{path}:{lineno}'
+            name = rec['name'].strip()
+            if not name:
+                raise ValueError(f'{where}: empty name')
+            if name in seen:
+                raise ValueError(f'{where}: name {name!r} appears twice')
+            seen.add(name)
+            grade = check_grade(rec['grade'], where)
+            source = rec['grade_source'].strip()
+            if source not in GRADE_SOURCES:
+                raise ValueError(f'{where}: grade_source {source!r}; expected one of '
+                                 f'{list(GRADE_SOURCES)}')
+            if (grade is None) != (source == 'ungraded'):
+                raise ValueError(f'{where}: grade {rec["grade"]!r} does not agree with '
+                                 f'grade_source {source!r} (only ungraded rows have no grade)')
+            split = rec['split'].strip()
+            if split not in SPLITS:
+                raise ValueError(f'{where}: split {split!r}; expected one of {list(SPLITS)}')
+            rows.append(MetaRow(name, grade, source, rec['dataset'].strip(), split))
+    return rows
+
+
+def write_meta(root: PathLike, rows: Iterable[MetaRow]) -> Path:
+    path = Path(root) / 'meta.csv'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=lambda r: r.name)
+    with path.open('w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=META_COLUMNS, lineterminator='\n')
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.as_csv())
+    return path
+
+
+def stratified_split(rows: Sequence[MetaRow], seed: int = 0,
+                     test_fraction: float = TEST_FRACTION) -> list[MetaRow]:
+    """Assign ``split`` by a seeded draw stratified by (dataset, grade).
+
+    ``round(test_fraction * N)`` images go to ``test`` in all; each stratum gets
+    ``floor(test_fraction * n)`` of them and the rest go, one each, to the strata with the
+    largest remainders (ties broken by the seed), so small strata are not all left out.
+    Which images of a stratum are drawn depends on the seed only, not on row order.
+    """
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f'test_fraction must be in [0, 1), got {test_fraction}')
+    strata = defaultdict(list)
+    for row in rows:
+        strata[(row.dataset, -1 if row.grade is None else row.grade)].append(row.name)
+    keys = sorted(strata)
+    rng = np.random.default_rng(seed)
+    exact = {k: test_fraction * len(strata[k]) for k in keys}
+    n_test = {k: int(np.floor(exact[k])) for k in keys}
+    left = int(round(test_fraction * len(rows))) - sum(n_test.values())
+    tie = rng.permutation(len(keys))
+    by_remainder = sorted(range(len(keys)),
+                          key=lambda i: (-(exact[keys[i]] - n_test[keys[i]]), tie[i]))
+    for i in by_remainder[:max(0, left)]:
+        n_test[keys[i]] += 1
+    test = set()
+    for k in keys:
+        names = sorted(strata[k])
+        test.update(rng.permutation(names)[:n_test[k]].tolist())
+    return [replace(r, split='test' if r.name in test else 'train') for r in rows]
+
+
+def label_path(root: PathLike, name: str) -> Path:
+    return Path(root) / 'labels' / f'{name}.png'
+
+
+def image_path(root: PathLike, name: str) -> Path:
+    return Path(root) / 'images' / f'{name}.png'
+
+
+def read_classes(root: PathLike) -> ClassSet:
+    return ClassSet.load(Path(root) / 'classes.json')

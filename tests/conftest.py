@@ -1,0 +1,111 @@
+"""Shared fixtures: tiny IDRiD / FGADR trees in their published layouts, and phantoms."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+
+import fundus_plugins  # noqa: E402,F401
+from fundus_plugins.phantom import draw_phantom  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_photo(grade: int, seed: int, size: int = 96, pad: int = 24):
+    """A phantom fundus padded left and right, like a wide camera frame.
+
+    Returns (image RGB, {code: bool mask}) at (size, size + 2 * pad).
+    """
+    s = draw_phantom(grade, size, seed=seed)
+    img = np.zeros((size, size + 2 * pad, 3), np.uint8)
+    img[:, pad:pad + size] = s.image
+    masks = {}
+    for code, m in s.masks.items():
+        full = np.zeros(img.shape[:2], bool)
+        full[:, pad:pad + size] = m
+        masks[code] = full
+    return img, masks
+
+
+def write_rgb(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+
+def write_mask(path: Path, mask: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), mask.astype(np.uint8) * 255)
+
+
+IDRID_FOLDERS = {'MA': '1. Microaneurysms', 'HE': '2. Haemorrhages', 'EX': '3. Hard Exudates',
+                 'SE': '4. Soft Exudates', 'OD': '5. Optic Disc'}
+
+
+@pytest.fixture
+def idrid_tree(tmp_path):
+    """IDRiD with 3 training and 2 testing images; IDRiD_02 has no SE mask file;
+    IDRiD_01 is also in the grading CSV (grade 3), whose third column has IDRiD's
+    trailing space."""
+    root = tmp_path / 'IDRiD'
+    seg = root / 'A. Segmentation'
+    truth = {}
+    for i, subset in [(1, 'a. Training Set'), (2, 'a. Training Set'), (3, 'a. Training Set'),
+                      (4, 'b. Testing Set'), (5, 'b. Testing Set')]:
+        stem = f'IDRiD_{i:02d}'
+        img, masks = fake_photo(grade=3, seed=i)
+        write_rgb(seg / '1. Original Images' / subset / f'{stem}.jpg', img)
+        for code, folder in IDRID_FOLDERS.items():
+            if stem == 'IDRiD_02' and code == 'SE':
+                continue
+            m = masks.get(code, np.zeros(img.shape[:2], bool))
+            write_mask(seg / '2. All Segmentation Groundtruths' / subset / folder
+                       / f'{stem}_{code}.tif', m)
+        truth[stem] = (img, masks)
+    grades = root / 'B. Disease Grading' / '2. Groundtruths'
+    grades.mkdir(parents=True)
+    (grades / 'a. IDRiD_Disease Grading_Training Labels.csv').write_text(
+        'Image name,Retinopathy grade,Risk of macular edema ,,\n'
+        'IDRiD_001,2,1,,\n'
+        'IDRiD_01,3,2,,\n'
+        ',,,,\n')
+    return root, truth
+
+
+FGADR_FOLDERS = {'MA': 'Microaneurysms_Masks', 'HE': 'Hemohedge_Masks',
+                 'EX': 'HardExudate_Masks', 'SE': 'SoftExudate_Masks',
+                 'IRMA': 'IRMA_Masks', 'NV': 'Neovascularization_Masks'}
+
+
+@pytest.fixture
+def fgadr_tree(tmp_path):
+    """FGADR Seg-set with 6 images of grades 0..4 (+1 of grade 4); masks written only
+    where the lesion is present (as FGADR does)."""
+    seg = tmp_path / 'FGADR' / 'Seg-set'
+    rows = []
+    truth = {}
+    for i, grade in enumerate([0, 1, 2, 3, 4, 4], start=1):
+        name = f'{i:04d}_{"ABCDEF"[i - 1]}.png'
+        img, masks = fake_photo(grade=grade, seed=100 + i)
+        write_rgb(seg / 'Original_Images' / name, img)
+        for code, folder in FGADR_FOLDERS.items():
+            if code in masks and masks[code].any():
+                write_mask(seg / folder / name, masks[code])
+        rows.append(f'{name},{grade}')
+        truth[name] = (img, masks, grade)
+    (seg / 'DR_Seg_Grading_Label.csv').write_text('\n'.join(rows) + '\n')
+    return tmp_path / 'FGADR', truth
+
+
+@pytest.fixture(scope='session')
+def phantom_root(tmp_path_factory):
+    """A small prepared phantom dataset shared by several tests (do not modify)."""
+    from fundus_plugins.phantom import write_phantom_dataset
+    root = tmp_path_factory.mktemp('phantom')
+    write_phantom_dataset(root, num=20, size=64, seed=3, progress=False)
+    return root

@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Prepare IDRiD / FGADR / DDR (one or several at once) in the prepared layout.
+
+    python tools/prepare_data.py --idrid /data/IDRiD --fgadr /data/FGADR \\
+        --fgadr-exclude configs/fgadr_exclude.txt --size 512 --out data/idrid_fgadr
+
+Each image is cropped to its field of view, padded to a square and resized (labels by
+nearest neighbour); the split is seeded and stratified by (dataset, grade), 20 % test.
+"""
+import argparse
+import json
+import sys
+import time
+
+from fundus_plugins.classes import DEFAULT_CLASSES, ClassSet, register_lesion_class
+from fundus_plugins.datasets.prepare import format_summary, prepare_dataset
+from fundus_plugins.datasets.sources import read_ddr, read_fgadr, read_idrid
+from fundus_plugins.visualization import preview_dataset
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--idrid', help='IDRiD root (holds "A. Segmentation")')
+    p.add_argument('--fgadr', help='FGADR root (holds "Seg-set") or the Seg-set folder')
+    p.add_argument('--fgadr-exclude', help='text file of FGADR image names to drop')
+    p.add_argument('--ddr', help='DDR root (holds "lesion_segmentation")')
+    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--size', type=int, default=512)
+    p.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES),
+                   help=f'classes in label order (default: {" ".join(DEFAULT_CLASSES)})')
+    p.add_argument('--register-class', action='append', default=[], metavar='JSON',
+                   help='register a class first, e.g. \'{"code": "VES", "name": "vessel", '
+                        '"color": [255, 255, 255], "priority": 8, '
+                        '"sources": {"fgadr": "Vessel_Masks"}}\' (repeatable)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--test-fraction', type=float, default=0.2)
+    p.add_argument('--workers', type=int, default=1)
+    p.add_argument('--overwrite', action='store_true')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for text in args.register_class:
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f'--register-class: not JSON ({e}): {text}')
+        register_lesion_class(**spec)
+    classes = ClassSet(args.classes)
+    records = []
+    if args.idrid:
+        records += read_idrid(args.idrid, classes)
+    if args.fgadr:
+        records += read_fgadr(args.fgadr, classes, exclude=args.fgadr_exclude)
+    if args.ddr:
+        records += read_ddr(args.ddr, classes)
+    if not records:
+        raise SystemExit('give at least one of --idrid, --fgadr, --ddr')
+    t0 = time.time()
+    summary = prepare_dataset(records, args.out, classes, size=args.size, seed=args.seed,
+                              test_fraction=args.test_fraction, workers=args.workers,
+                              overwrite=args.overwrite)
+    print(format_summary(summary))
+    print(f'\nprepared {len(records)} images in {time.time() - t0:.1f} s')
+    if summary['per_grade'].keys() - {'ungraded'}:
+        print(f'preview: {preview_dataset(args.out, f"{args.out}/preview.png")}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
