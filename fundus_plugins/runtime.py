@@ -1,0 +1,58 @@
+"""Helpers shared by tools/train.py and tools/test.py."""
+from __future__ import annotations
+
+import difflib
+
+from mmengine.config import Config
+
+#: Top-level config keys the mmengine Runner (and this project's tools) read.
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler',
+    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
+    'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
+    'visualizer', 'default_scope', 'randomness', 'experiment_name', 'cfg', 'runner_type',
+    'custom_imports', 'vis_backends', 'lesion_classes', 'data_root',
+)
+
+
+def check_config_keys(cfg: Config, path: str = 'config') -> None:
+    """Refuse top-level keys that look like misspelt Runner keys.
+
+    Configs may define helper variables of any name, so a key is refused only when it is
+    not a known key but is very close to one (``train_dataloder``): mmengine would
+    silently ignore it and train without what the user meant to set.
+    """
+    for key in cfg.keys():
+        if key in RUNNER_KEYS or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
+        if close:
+            raise KeyError(f'{path}: unknown config key {key!r}; did you mean {close[0]!r}? '
+                           f'(mmengine would silently ignore it)')
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch every optimizer wrapper of ``cfg`` to mmengine's AmpOptimWrapper."""
+    ow = cfg.get('optim_wrapper')
+    if ow is None:
+        raise KeyError('--amp: the config has no optim_wrapper')
+    wrappers = [ow] if 'type' in ow and ow['type'] != 'MultiOptimWrapperConstructor' and \
+        'optimizer' in ow else [v for v in ow.values() if isinstance(v, dict) and 'optimizer' in v]
+    if not wrappers:
+        raise KeyError('--amp: found no optimizer wrapper in optim_wrapper')
+    for w in wrappers:
+        if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            continue
+        w['type'] = 'AmpOptimWrapper'
+        w.setdefault('loss_scale', 'dynamic')
+
+
+def build_runner(cfg: Config):
+    """The runner a config asks for (``runner_type``) or mmengine's Runner."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

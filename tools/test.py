@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Test a trained config: ``python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]``.
+
+Runs the config's test loop (its ``test_dataloader`` / ``test_evaluator``) with the
+checkpoint's weights and prints the metrics; ``--out`` also writes them as JSON.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Test a fundus_plugins config')
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('--work-dir')
+    p.add_argument('--out', help='write the metrics to this JSON file')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import fundus_plugins  # noqa: F401
+    from fundus_plugins.runtime import build_runner, check_config_keys
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    check_config_keys(cfg, args.config)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'{args.checkpoint}: checkpoint not found')
+    cfg.load_from = args.checkpoint
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    if args.out and runner.rank == 0:
+        with open(args.out, 'w') as f:
+            json.dump({k: float(v) if hasattr(v, '__float__') else v
+                       for k, v in metrics.items()}, f, indent=2)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
