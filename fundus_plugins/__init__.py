@@ -7,7 +7,7 @@ from . import compat
 
 compat.apply_all()
 
-from . import datasets  # noqa: E402,F401  (registers datasets and transforms)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers components)
 from .classes import (ClassSet, DEFAULT_CLASSES, get_lesion_class,  # noqa: E402
                       register_lesion_class, registered_classes)
 

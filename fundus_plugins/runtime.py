@@ -16,6 +16,40 @@ RUNNER_KEYS = (
 )
 
 
+#: Component fields filled from a top-level config key when left out (or None):
+#: field -> (top-level key, component types).
+RUN_SETTINGS = {
+    'classes': ('lesion_classes', {'FundusDataset', 'LabelACGAN', 'LabelMapMetric'}),
+    'data_root': ('data_root', {'FundusDataset'}),
+    'real_root': ('data_root', {'LabelMapMetric'}),
+}
+
+
+def apply_run_settings(cfg: Config) -> None:
+    """Give components the config's top-level ``lesion_classes`` and ``data_root``.
+
+    These two keys are the one place a run's classes and data are set
+    (``--cfg-options "lesion_classes=['OD','EX']" data_root=data/x`` changes them
+    everywhere): every component that takes them and leaves them out (or None) gets them.
+    A component that sets its own value keeps it.
+    """
+    def visit(node):
+        if isinstance(node, dict):
+            for field, (key, types) in RUN_SETTINGS.items():
+                if node.get('type') in types and node.get(field) is None and key in cfg:
+                    value = cfg[key]
+                    node[field] = list(value) if isinstance(value, (list, tuple)) else value
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    for key in cfg.keys():
+        if key not in ('lesion_classes', 'data_root'):
+            visit(cfg[key])
+
+
 def check_config_keys(cfg: Config, path: str = 'config') -> None:
     """Refuse top-level keys that look like misspelt Runner keys.
 
@@ -53,6 +87,7 @@ def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    apply_run_settings(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

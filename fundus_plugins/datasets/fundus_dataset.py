@@ -110,6 +110,7 @@ class FundusDataset(BaseDataset):
                         grade=-1 if r.grade is None else r.grade,
                         grade_source=r.grade_source, dataset=r.dataset, split=r.split,
                         label_lut=lut, num_classes=len(self.class_set),
+                        classes=self.class_set.codes,
                         reduce_zero_label=False, seg_fields=[])
             if self.with_images:
                 img = str(image_path(root, r.name))

@@ -168,6 +168,50 @@ class RandomFlipFundus(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class AlignOpticDisc(BaseTransform):
+    """Mirror a sample so that its optic disc lies on one side (``'right'`` or ``'left'``).
+
+    Fundus data sets hold left and right eyes, whose discs lie on opposite sides, so a
+    generator must learn two modes of disc position; between them it draws maps with two
+    half discs (the paper's main failure). Since the data are mirror-symmetric anyway (we
+    train with flips), a label generator can learn one side only and the sampler mirror
+    half of its maps at random (``LabelACGAN(sample_flip=True)``), which gives back the
+    symmetric distribution. Uses the ``OD`` channel of ``gt_seg_map`` (index
+    ``od_index``, found from ``results['classes']`` when not given); a map without
+    disc pixels is left as it is.
+    """
+
+    def __init__(self, side: str = 'right', od_index: Optional[int] = None):
+        if side not in ('right', 'left'):
+            raise ValueError(f"AlignOpticDisc: side must be 'right' or 'left', got {side!r}")
+        self.side = side
+        self.od_index = od_index
+
+    def transform(self, results: dict) -> dict:
+        label = results['gt_seg_map']
+        od = self.od_index
+        if od is None:
+            classes = results.get('classes')
+            if classes is None or 'OD' not in classes:
+                raise KeyError('AlignOpticDisc: the class list has no OD (give od_index)')
+            od = list(classes).index('OD')
+        cols = np.nonzero(label == od)[1]
+        flip = False
+        if cols.size:
+            on_right = cols.mean() >= (label.shape[1] - 1) / 2
+            flip = on_right != (self.side == 'right')
+        if flip:
+            for key in ('img', 'gt_seg_map'):
+                if results.get(key) is not None:
+                    results[key] = np.ascontiguousarray(results[key][:, ::-1])
+        results['od_aligned_flip'] = flip
+        return results
+
+    def __repr__(self):
+        return f'{self.__class__.__name__}(side={self.side!r})'
+
+
+@TRANSFORMS.register_module()
 class LabelToOneHot(BaseTransform):
     """``gt_seg_map`` (H, W) -> ``label_onehot`` (C, H, W) float32.
 

@@ -1,0 +1,87 @@
+# The label generator: a grade-conditioned ACGAN over lesion label maps (Son et al. 2021),
+# the paper's setting: 256 x 256 maps, batch 64, two generator updates per discriminator
+# update, one-sided label smoothing (real target 0.9), the auxiliary grade loss,
+# adaptive discriminator augmentation; plus the measured improvements of README "Step 1".
+# Trains on the prepared layout of real data (tools/prepare_data.py; ungraded images need
+# predicted grades first). Sized for GPUs; configs/acgan_labels_demo.py runs on a CPU.
+#
+#   python tools/train.py configs/acgan_labels.py [--cfg-options data_root=...]
+#   tools/dist_train.sh configs/acgan_labels.py 8
+_base_ = ['./_base_/gan_runtime.py']
+
+# The run's classes: channel counts everywhere follow from this list (BG and RET first).
+lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']  # --cfg-options "lesion_classes=['OD','EX']"
+# Prepared layout of the real data; every dataset and metric that leaves data_root out
+# uses this one (so --cfg-options data_root=... moves them all).
+data_root = 'data/idrid_fgadr'
+label_size = 256
+batch_size = 64  # per process
+
+model = dict(
+    type='LabelACGAN',
+    num_classes=5,  # DR grades 0-4
+    generator=dict(type='LabelMapGenerator', out_size=label_size, noise_size=128,
+                   embed_dim=128, base_channels=512, min_channels=16, conditional_bn=True,
+                   padding_mode='reflect'),
+    discriminator=dict(type='LabelMapDiscriminator', in_size=label_size, base_channels=64,
+                       max_channels=512, spectral_norm=True, minibatch_std_group=4),
+    ema_config=dict(type='ExponentialMovingAverage', momentum=0.005),
+    # Hinge loss; one-sided label smoothing that acts under it; the auxiliary grade loss
+    # on the generator (the paper's code drops it) with the classifier trained on real
+    # maps only; a small mode-seeking term against within-grade collapse.
+    loss_config=dict(adv_loss='hinge', real_target=0.9, aux_weight_d=1.0, aux_weight_g=1.0,
+                     aux_on_fake_d=False, mode_seeking_weight=0.02),
+    # Training maps have the disc on the right (AlignOpticDisc); sampled maps are
+    # mirrored back at random.
+    sample_flip=True,
+    # The discriminator sees generated maps sharpened towards their argmax.
+    disc_temperature=0.25,
+    # ADA: every geometric augmentation, plus probability noise; p starts at 0.
+    augment=dict(kind='label', background_channel=0, p=0.0, noise_prob=1.0, noise_std=0.05))
+
+label_pipeline = [
+    dict(type='LoadFundusPair', with_image=False),
+    dict(type='ResizeFundus', size=label_size),
+    dict(type='AlignOpticDisc', side='right'),
+    dict(type='LabelToOneHot'),
+    dict(type='PackFundusGenInputs', inputs=dict(img='label_onehot')),
+]
+train_dataloader = dict(
+    batch_size=batch_size, num_workers=4, persistent_workers=True, drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='FundusDataset', split='train', ungraded='error',
+                 with_images=False, pipeline=label_pipeline))
+# The val loop generates maps; its dataloader only gives the batch size and metainfo.
+val_dataloader = dict(
+    batch_size=batch_size, num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='FundusDataset', split='test', ungraded='skip',
+                 with_images=False, pipeline=label_pipeline))
+test_dataloader = val_dataloader
+
+# TTUR (the discriminator learns twice as fast), Adam betas (0, 0.9); both learning rates
+# decay linearly to 0 over the second half of training.
+max_iters = 20000
+optim_wrapper = dict(
+    constructor='MultiOptimWrapperConstructor',
+    generator=dict(optimizer=dict(type='Adam', lr=2e-4, betas=(0.0, 0.9))),
+    discriminator=dict(optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
+param_scheduler = dict(
+    generator=dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
+                   begin=max_iters // 2, end=max_iters),
+    discriminator=dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
+                       begin=max_iters // 2, end=max_iters))
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_begin=1, val_interval=2000)
+val_cfg = dict(type='MultiValLoop')
+test_cfg = dict(type='MultiTestLoop')
+label_metrics = [dict(type='LabelMapMetric', fake_nums=500,
+                      sample_model='ema')]
+val_evaluator = dict(type='Evaluator', metrics=label_metrics)
+test_evaluator = val_evaluator
+
+custom_hooks = [
+    dict(type='GANStepRatioHook', generator_steps=2, discriminator_steps=1),
+    dict(type='AdaHook', target=0.6, interval=4, ada_kimg=100),
+    dict(type='LabelGridHook', interval=1000, num_per_grade=8),
+]

@@ -1,0 +1,6 @@
+from .acgan import LabelACGAN, label_maps_from_probs
+from .losses import disc_fake_loss, disc_real_loss, gen_loss
+from .networks import LabelMapDiscriminator, LabelMapGenerator
+
+__all__ = ['LabelACGAN', 'label_maps_from_probs', 'disc_fake_loss', 'disc_real_loss',
+           'gen_loss', 'LabelMapDiscriminator', 'LabelMapGenerator']
