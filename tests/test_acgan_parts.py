@@ -233,3 +233,15 @@ def test_minibatch_std_sees_a_collapsed_batch():
     assert minibatch_std(same, 4)[:, -1].abs().max() < 1e-3
     assert minibatch_std(varied, 4)[:, -1].min() > 0.1
     assert minibatch_std(varied, 3).shape == (4, 4, 4, 4)   # group shrinks to divide 4
+
+
+def test_entropy_term_is_logged_when_on():
+    m = _small_gan(loss_config=dict(entropy_weight=0.1))
+    m._gen_steps = 1
+    from mmengine.optim import OptimWrapper
+    ow = OptimWrapper(torch.optim.SGD(m.generator.parameters(), lr=0.0))
+    logs = m.train_generator(dict(img=torch.zeros(4, 4, 16, 16)), None, ow)
+    assert 'loss_g_entropy' in logs and float(logs['loss_g_entropy'].detach()) > 0
+    assert 'loss_g_entropy' not in _small_gan().train_generator(
+        dict(img=torch.zeros(4, 4, 16, 16)), None,
+        OptimWrapper(torch.optim.SGD(m.generator.parameters(), lr=0.0)))

@@ -40,7 +40,8 @@ from ..data_preprocessor import LabelMapPreprocessor
 from .losses import check_loss_type, disc_fake_loss, disc_real_loss, gen_loss
 
 DEFAULT_LOSS = dict(adv_loss='hinge', real_target=0.9, aux_weight_d=1.0, aux_weight_g=1.0,
-                    aux_on_fake_d=True, mode_seeking_weight=0.0)
+                    aux_on_fake_d=True, mode_seeking_weight=0.0,
+                    entropy_weight=0.0)
 
 
 def mode_seeking_loss(fake1, fake2, z1, z2, eps=1e-5):
@@ -78,7 +79,9 @@ class LabelACGAN(BaseConditionalGAN):
             smoothing, 1.0 = off), ``aux_weight_d``, ``aux_weight_g``, ``aux_on_fake_d``
             (also train the auxiliary classifier on generated maps, as ACGAN does; off,
             the classifier learns grades from real maps only, so the generator can only
-            satisfy it with real grade features), ``mode_seeking_weight`` (0 = off).
+            satisfy it with real grade features), ``mode_seeking_weight`` (0 = off),
+            ``entropy_weight`` (penalise the mean per-pixel entropy of generated maps:
+            confident pixels leave no near-ties for a third class to win, 0 = off).
         augment: ``AdaAugment`` arguments (``kind='label'``), or None for no ADA.
         classes: the config's class list; the generator's output and the
             discriminator's input channels follow from it (``len(ClassSet(classes))``).
@@ -206,6 +209,9 @@ class LabelACGAN(BaseConditionalGAN):
         fake = self.generator(noise, label=fake_labels)
         adv_fake, cls_fake = self.discriminator(self._augment(self._disc_view(fake)))
         losses = self.gen_loss(adv_fake, cls_fake, fake_labels)
+        if self.loss_config['entropy_weight'] > 0:
+            entropy = -(fake * torch.log(fake.clamp_min(1e-12))).sum(1).mean()
+            losses['loss_g_entropy'] = self.loss_config['entropy_weight'] * entropy
         if ms_weight > 0 and n >= 2:
             losses['loss_g_mode_seeking'] = ms_weight * mode_seeking_loss(
                 fake[:half], fake[half:2 * half], noise[:half], noise[half:2 * half])
