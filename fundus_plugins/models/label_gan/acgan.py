@@ -33,10 +33,11 @@ from mmagic.models.base_models import BaseConditionalGAN
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
 
 from ...classes import resolve_classes
 from ..ada_augment import AdaAugment
-from ..data_preprocessor import LabelMapPreprocessor
+from ..data_preprocessor import FundusDataPreprocessor
 from .losses import check_loss_type, disc_fake_loss, disc_real_loss, gen_loss
 
 DEFAULT_LOSS = dict(adv_loss='hinge', real_target=0.9, aux_weight_d=1.0, aux_weight_g=1.0,
@@ -69,7 +70,7 @@ class LabelACGAN(BaseConditionalGAN):
 
     Args:
         generator, discriminator: configs (``LabelMapGenerator``, ``LabelMapDiscriminator``).
-        data_preprocessor: defaults to ``LabelMapPreprocessor`` (no normalisation).
+        data_preprocessor: defaults to ``FundusDataPreprocessor`` (no normalisation).
         generator_steps, discriminator_steps: the update ratio until a
             :class:`GANStepRatioHook` sets it.
         num_classes: number of DR grades (5).
@@ -118,10 +119,12 @@ class LabelACGAN(BaseConditionalGAN):
             raise ValueError(f'LabelACGAN.loss_config.real_target must be in (0.5, 1], got '
                              f'{loss_config["real_target"]}')
         if data_preprocessor is None:
-            data_preprocessor = LabelMapPreprocessor()
-        super().__init__(generator, discriminator, data_preprocessor, generator_steps,
-                         discriminator_steps, noise_size, num_classes, ema_config,
-                         loss_config)
+            data_preprocessor = FundusDataPreprocessor()
+        # Sub-module configs are mmagic's, whatever scope this model is built in.
+        with DefaultScope.overwrite_default_scope('mmagic'):
+            super().__init__(generator, discriminator, data_preprocessor, generator_steps,
+                             discriminator_steps, noise_size, num_classes, ema_config,
+                             loss_config)
         self.augment = AdaAugment(**augment) if augment is not None else None
         # Update counters (saved with the model) and ADA's running sign statistic.
         self.register_buffer('num_d_updates', torch.zeros((), dtype=torch.long))

@@ -81,7 +81,7 @@ class LabelMapGenerator(BaseModule):
         ch = _channels(base_channels, n, min_channels)
         self.embed = nn.Embedding(num_classes, embed_dim)
         self.fc = nn.Linear(noise_size + embed_dim, ch[0] * 16)
-        self.fc_norm = nn.BatchNorm1d(ch[0] * 16)
+        self.fc_norm = nn.BatchNorm2d(ch[0])  # per channel over 4 x 4: works at batch 1
         self.convs = nn.ModuleList(
             nn.Conv2d(ch[i], ch[i + 1], 3, padding=1, bias=False, padding_mode=padding_mode)
             for i in range(n))
@@ -105,7 +105,7 @@ class LabelMapGenerator(BaseModule):
             raise ValueError(f'grades must be in 0..{self.num_classes - 1}, got '
                              f'{label.unique().tolist()}')
         h = self.fc(torch.cat([noise, self.embed(label)], dim=1))
-        h = torch.relu(self.fc_norm(h)).view(-1, self.base, 4, 4)
+        h = torch.relu(self.fc_norm(h.view(-1, self.base, 4, 4)))
         for conv, norm in zip(self.convs, self.norms):
             h = conv(nn.functional.interpolate(h, scale_factor=2, mode='nearest'))
             h = norm(h, label) if self.conditional_bn else norm(h)
