@@ -107,10 +107,13 @@ class ResizeFundus(BaseTransform):
     """Resize image and label map together to ``size`` (int or (h, w)).
 
     The image by area averaging when shrinking, bilinear when growing; the label map by
-    nearest neighbour, so every pixel keeps a class of the source.
+    nearest neighbour, so every pixel keeps a class of the source. ``resize_label=False``
+    leaves the label at its original size: mmseg test pipelines do that, since the
+    segmenter resizes its prediction back to ``ori_shape`` before it is scored.
     """
 
-    def __init__(self, size: Union[int, Sequence[int]]):
+    def __init__(self, size: Union[int, Sequence[int]], resize_label: bool = True):
+        self.resize_label = resize_label
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f'ResizeFundus: size must be an int or (h, w), got {size!r}')
@@ -122,7 +125,7 @@ class ResizeFundus(BaseTransform):
             interp = cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR
             results['img'] = cv2.resize(img, (w, h), interpolation=interp)
         label = results.get('gt_seg_map')
-        if label is not None and label.shape != (h, w):
+        if self.resize_label and label is not None and label.shape != (h, w):
             results['gt_seg_map'] = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
         results['img_shape'] = (h, w)
         results['scale_factor'] = (w / results['ori_shape'][1], h / results['ori_shape'][0])

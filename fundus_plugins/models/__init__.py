@@ -1,7 +1,7 @@
 """Generative models (registered in mmagic's MODELS)."""
 from .ada_augment import AdaAugment
-from .data_preprocessor import LabelMapPreprocessor
+from .data_preprocessor import FundusDataPreprocessor
 from .label_gan import LabelACGAN, LabelMapDiscriminator, LabelMapGenerator
 
-__all__ = ['AdaAugment', 'LabelMapPreprocessor', 'LabelACGAN', 'LabelMapDiscriminator',
+__all__ = ['AdaAugment', 'FundusDataPreprocessor', 'LabelACGAN', 'LabelMapDiscriminator',
            'LabelMapGenerator']
