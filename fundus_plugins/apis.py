@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os.path as osp
 
+import numpy as np
 import torch
 from mmengine.config import Config
 
@@ -30,12 +31,96 @@ def build_model(cfg: Config) -> torch.nn.Module:
         return MODELS.build(cfg.model)
 
 
+def unwrap_state_dict(state: dict, model_keys) -> dict:
+    """Keys of a checkpoint saved from a distributed GAN run, as the bare model names them.
+
+    mmengine's ``MMSeparateDistributedDataParallel`` wraps the generator and the
+    discriminator in place, so their weights are saved as ``generator.module.*``; a key
+    the model lacks whose first ``.module.`` removed names one it has is renamed.
+    """
+    out = {}
+    for key, value in state.items():
+        if key not in model_keys:
+            head, sep, tail = key.partition('.module.')
+            if sep and f'{head}.{tail}' in model_keys:
+                key = f'{head}.{tail}'
+        out[key] = value
+    return out
+
+
 def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Module:
-    """Build ``cfg.model`` and load ``checkpoint`` into it."""
-    from mmengine.runner import load_checkpoint
+    """Build ``cfg.model`` and load ``checkpoint`` into it (strictly), whether it was
+    saved by a single process or by distributed training."""
+    from mmengine.runner import CheckpointLoader
+    from mmengine.runner.checkpoint import load_state_dict
 
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
     model = build_model(cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
+    state = ckpt.get('state_dict', ckpt)
+    state = {k[len('module.'):] if k.startswith('module.') else k: v
+             for k, v in state.items()}
+    load_state_dict(model, unwrap_state_dict(state, set(model.state_dict())), strict=True)
     return model.to(device).eval()
+
+
+def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_size=32,
+                      sample_model='ema', progress=True):
+    """Yield (grade, index, uint8 map) for every requested map; seeded per grade."""
+    from tqdm import tqdm
+
+    from .models.label_gan import label_maps_from_probs
+
+    total = len(grades) * num_per_grade
+    bar = tqdm(total=total, desc='sample', unit='map', disable=not progress)
+    for grade in grades:
+        if grade not in range(5):
+            raise ValueError(f'grade {grade} is outside 0-4')
+        gen = torch.Generator().manual_seed(seed * 1000 + grade)
+        noise = torch.randn(num_per_grade, model.noise_size, generator=gen)
+        flips = torch.rand(num_per_grade, generator=gen) < 0.5
+        for start in range(0, num_per_grade, batch_size):
+            z = noise[start:start + batch_size]
+            probs = model.sample(torch.full((len(z),), grade), noise=z,
+                                 sample_model=sample_model,
+                                 flips=flips[start:start + batch_size])
+            maps = label_maps_from_probs(probs.float(), scale).cpu().numpy().astype(np.uint8)
+            for k, m in enumerate(maps):
+                yield grade, start + k, m
+            bar.update(len(z))
+    bar.close()
+
+
+def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,
+                         sample_model: str = 'ema'):
+    """Yield uint8 RGB images (H, W, 3) for an iterable of uint8 label maps (H, W) in the
+    model's class order, translated in batches by a SPADE model; each map is resized
+    (nearest) to the model's image size first."""
+    import cv2
+
+    from .models.spade import onehot_from_labels
+
+    size = model.generator.out_size
+    num_classes = len(model.class_set)
+    device = model.device
+
+    def run(batch):
+        x = onehot_from_labels(torch.from_numpy(np.stack(batch)), num_classes)
+        with torch.autocast(device_type=device.type, enabled=amp and device.type == 'cuda'):
+            out = model.translate(x, sample_model)
+        return out.float().round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+    batch = []
+    for m in maps:
+        if m.shape != (size, size):
+            m = cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
+        if int(m.max()) >= num_classes:
+            raise ValueError(f'label value {int(m.max())} outside the model\'s '
+                             f'{num_classes} classes {list(model.class_set.codes)}')
+        batch.append(m)
+        if len(batch) == batch_size:
+            yield from zip(batch, run(batch))
+            batch = []
+    if batch:
+        yield from zip(batch, run(batch))

@@ -5,6 +5,8 @@ import difflib
 
 from mmengine.config import Config
 
+from .classes import resolve_classes
+
 #: Top-level config keys the mmengine Runner (and this project's tools) read.
 RUNNER_KEYS = (
     'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
@@ -12,30 +14,50 @@ RUNNER_KEYS = (
     'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
     'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
     'visualizer', 'default_scope', 'randomness', 'experiment_name', 'cfg', 'runner_type',
-    'custom_imports', 'vis_backends', 'lesion_classes', 'data_root',
+    'custom_imports', 'vis_backends', 'lesion_classes', 'data_root', 'vgg_weights',
+    'inception_path', 'image_size', 'synthetic_root', 'synthetic_fraction', 'synthetic_seed',
+    'model_wrapper_cfg',
 )
 
 
 #: Component fields filled from a top-level config key when left out (or None):
 #: field -> (top-level key, component types).
 RUN_SETTINGS = {
-    'classes': ('lesion_classes', {'FundusDataset', 'LabelACGAN', 'LabelMapMetric'}),
-    'data_root': ('data_root', {'FundusDataset'}),
+    'classes': ('lesion_classes', {'FundusDataset', 'FundusSegDataset', 'LabelACGAN',
+                                    'LabelMapMetric', 'SPADEGAN'}),
+    'data_root': ('data_root', {'FundusDataset', 'FundusSegDataset'}),
     'real_root': ('data_root', {'LabelMapMetric'}),
+    'vgg_weights': ('vgg_weights', {'SPADEGAN'}),
+    'size': ('image_size', {'ResizeFundus'}),
+    # The synthetic share of segmentation training sets (training split only).
+    'synthetic_root': ('synthetic_root', {'FundusSegDataset'}),
+    'synthetic_fraction': ('synthetic_fraction', {'FundusSegDataset'}),
+    'synthetic_seed': ('synthetic_seed', {'FundusSegDataset'}),
 }
+#: Fields filled only into datasets of the training split.
+TRAIN_SPLIT_ONLY = {'synthetic_root', 'synthetic_fraction', 'synthetic_seed'}
 
 
 def apply_run_settings(cfg: Config) -> None:
-    """Give components the config's top-level ``lesion_classes`` and ``data_root``.
+    """Give components the config's top-level ``lesion_classes``, ``data_root``,
+    ``vgg_weights`` and ``synthetic_*`` keys (see ``RUN_SETTINGS``).
 
-    These two keys are the one place a run's classes and data are set
+    These keys are the one place a run's classes, data and weight files are set
     (``--cfg-options "lesion_classes=['OD','EX']" data_root=data/x`` changes them
     everywhere): every component that takes them and leaves them out (or None) gets them.
-    A component that sets its own value keeps it.
+    A component that sets its own value keeps it. Segmentation heads get
+    ``num_classes = len(ClassSet(lesion_classes))`` likewise.
     """
+    num_classes = len(resolve_classes(cfg.get('lesion_classes')))
+
     def visit(node):
         if isinstance(node, dict):
+            # Segmentation heads (mmseg: every *Head) get num_classes from the class list.
+            if str(node.get('type', '')).endswith('Head') and node.get('num_classes') is None:
+                node['num_classes'] = num_classes
             for field, (key, types) in RUN_SETTINGS.items():
+                if field in TRAIN_SPLIT_ONLY and node.get('split', 'train') != 'train':
+                    continue
                 if node.get('type') in types and node.get(field) is None and key in cfg:
                     value = cfg[key]
                     node[field] = list(value) if isinstance(value, (list, tuple)) else value
@@ -46,7 +68,7 @@ def apply_run_settings(cfg: Config) -> None:
                 visit(value)
 
     for key in cfg.keys():
-        if key not in ('lesion_classes', 'data_root'):
+        if key not in {k for k, _ in RUN_SETTINGS.values()}:
             visit(cfg[key])
 
 

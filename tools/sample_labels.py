@@ -13,10 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
 from mmengine.config import DictAction
-from tqdm import tqdm
 
 
 def parse_args(argv=None):
@@ -37,34 +34,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_size=32,
-                      sample_model='ema', progress=True):
-    """Yield (grade, index, uint8 map) for every requested map; seeded per grade."""
-    from fundus_plugins.models.label_gan import label_maps_from_probs
-
-    total = len(grades) * num_per_grade
-    bar = tqdm(total=total, desc='sample', unit='map', disable=not progress)
-    for grade in grades:
-        if grade not in range(5):
-            raise ValueError(f'--grades: {grade} is outside 0-4')
-        gen = torch.Generator().manual_seed(seed * 1000 + grade)
-        noise = torch.randn(num_per_grade, model.noise_size, generator=gen)
-        flips = torch.rand(num_per_grade, generator=gen) < 0.5
-        for start in range(0, num_per_grade, batch_size):
-            z = noise[start:start + batch_size]
-            probs = model.sample(torch.full((len(z),), grade), noise=z,
-                                 sample_model=sample_model,
-                                 flips=flips[start:start + batch_size])
-            maps = label_maps_from_probs(probs.float(), scale).cpu().numpy().astype(np.uint8)
-            for k, m in enumerate(maps):
-                yield grade, start + k, m
-            bar.update(len(z))
-    bar.close()
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, load_config
+    from fundus_plugins.apis import init_model, load_config, sample_label_maps
     from fundus_plugins.datasets.layout import MetaRow, write_meta
     from fundus_plugins.datasets.prepare import init_layout, write_pair
     from fundus_plugins.visualization import save_rgb, tile_grid

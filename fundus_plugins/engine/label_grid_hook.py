@@ -29,8 +29,21 @@ def label_grid(model, classes: ClassSet, num_per_grade: int = 8, seed: int = 0,
                      classes=classes)
 
 
+class PeriodicGridHook(Hook):
+    """Calls ``self._save(runner, iteration)`` every ``self.interval`` training
+    iterations and once more at the end of training if the last iteration was not one."""
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval):
+            self._save(runner, runner.iter + 1)
+
+    def after_train(self, runner) -> None:
+        if runner.iter % self.interval:
+            self._save(runner, runner.iter)
+
+
 @HOOKS.register_module()
-class LabelGridHook(Hook):
+class LabelGridHook(PeriodicGridHook):
     """Every ``interval`` iterations (and at the end), save
     ``<work_dir>/vis/labels_iter_<N>.png``: rows are grades, the noise is fixed."""
 
@@ -52,10 +65,3 @@ class LabelGridHook(Hook):
         save_rgb(path, grid)
         runner.logger.info(f'label grid written to {path}')
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if self.every_n_train_iters(runner, self.interval):
-            self._save(runner, runner.iter + 1)
-
-    def after_train(self, runner) -> None:
-        if runner.iter % self.interval:
-            self._save(runner, runner.iter)

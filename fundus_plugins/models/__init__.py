@@ -2,6 +2,8 @@
 from .ada_augment import AdaAugment
 from .data_preprocessor import FundusDataPreprocessor
 from .label_gan import LabelACGAN, LabelMapDiscriminator, LabelMapGenerator
+from .spade import MultiscaleDiscriminator, SPADEGAN, SPADEEncoder, SPADEGenerator
 
 __all__ = ['AdaAugment', 'FundusDataPreprocessor', 'LabelACGAN', 'LabelMapDiscriminator',
-           'LabelMapGenerator']
+           'LabelMapGenerator', 'MultiscaleDiscriminator', 'SPADEGAN', 'SPADEEncoder',
+           'SPADEGenerator']

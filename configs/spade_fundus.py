@@ -1,0 +1,53 @@
+# The translator: SPADE (Park et al. 2019) from lesion label maps to 512 x 512 fundus
+# images, the paper's setting, with NVlabs SPADE's defaults: ngf 64, 'normal' upsampling
+# (5 doublings from 16 x 16), multiscale PatchGAN (num_D 2, n_layers_D 4, ndf 64,
+# spectral-instance norm), hinge + feature matching (10) + VGG19 (10) losses, Adam with
+# TTUR (G 1e-4, D 4e-4, betas 0, 0.9), EMA generator. Trains on (image, label) pairs of
+# the train split of the prepared real data. Sized for GPUs; spade_fundus_demo.py runs on
+# a CPU.
+#
+#   python tools/train.py configs/spade_fundus.py --cfg-options data_root=data/idrid_fgadr
+_base_ = ['./_base_/gan_runtime.py']
+
+lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
+data_root = 'data/idrid_fgadr'
+image_size = 512
+batch_size = 4  # per process (SPADE used 1 per GPU at 512 x 512 on its data sets)
+# Local path of torchvision's VGG19 weights (vgg19-dcbb9e9d.pth); without the file the
+# VGG perceptual loss is off and training says so. Nothing is downloaded.
+vgg_weights = 'data/weights/vgg19-dcbb9e9d.pth'
+
+model = dict(
+    type='SPADEGAN',
+    use_od_edge=True,
+    generator=dict(type='SPADEGenerator', out_size=image_size, ngf=64,
+                   num_upsampling_layers='normal', use_vae=False, norm='batch'),
+    discriminator=dict(type='MultiscaleDiscriminator', num_D=2, n_layers_D=4, ndf=64),
+    ema_config=dict(type='ExponentialMovingAverage', momentum=0.001),
+    loss_config=dict(lambda_feat=10.0, lambda_vgg=10.0))
+
+pair_pipeline = [
+    dict(type='LoadFundusPair'),
+    dict(type='ResizeFundus', size=image_size),
+    dict(type='RandomFlipFundus', prob=0.5),
+    dict(type='LabelToOneHot'),
+    dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),
+         with_grade=False),
+]
+train_dataloader = dict(
+    batch_size=batch_size, num_workers=4, persistent_workers=True, drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type='FundusDataset', split='train', pipeline=pair_pipeline))
+
+optim_wrapper = dict(
+    constructor='MultiOptimWrapperConstructor',
+    generator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.0, 0.9))),
+    discriminator=dict(optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=100000)
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+
+default_hooks = dict(checkpoint=dict(interval=5000))
+custom_hooks = [dict(type='TranslationGridHook', interval=2000, num_samples=6)]
