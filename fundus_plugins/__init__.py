@@ -7,7 +7,8 @@ from . import compat
 
 compat.apply_all()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers components)
+from . import datasets, engine, evaluation, models, segmentation  # noqa: E402,F401
+# (importing them registers the components)
 from .classes import (ClassSet, DEFAULT_CLASSES, get_lesion_class,  # noqa: E402
                       register_lesion_class, registered_classes)
 

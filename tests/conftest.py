@@ -109,3 +109,45 @@ def phantom_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('phantom')
     write_phantom_dataset(root, num=20, size=64, seed=3, progress=False)
     return root
+
+
+# A tiny demo U-Net config: format with repo and root.
+TINY_SEG = """
+_base_ = ['{repo}/configs/seg/unet_fundus_demo.py']
+data_root = '{root}'
+image_size = 64
+model = dict(backbone=dict(base_channels=8), decode_head=dict(in_channels=8, channels=8))
+train_dataloader = dict(batch_size=4)
+train_cfg = dict(max_epochs=1, val_interval=1)
+param_scheduler = []
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
+"""
+
+
+@pytest.fixture(scope='session')
+def seg_trained(phantom_root, tmp_path_factory):
+    """One epoch of a tiny U-Net on the shared phantom: (config path, checkpoint, work)."""
+    from mmengine.config import Config
+
+    from fundus_plugins.runtime import build_runner
+    work = tmp_path_factory.mktemp('seg')
+    config = work / 'unet_tiny.py'
+    config.write_text(TINY_SEG.format(repo=REPO, root=phantom_root))
+    cfg = Config.fromfile(str(config))
+    cfg.work_dir = str(work)
+    build_runner(cfg).train()
+    return config, work / 'epoch_1.pth', work
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory):
+    """30 phantom pairs marked synthetic, all in the training split (do not modify)."""
+    import dataclasses
+
+    from fundus_plugins.datasets import read_meta, write_meta
+    from fundus_plugins.phantom import write_phantom_dataset
+    root = tmp_path_factory.mktemp('syn')
+    write_phantom_dataset(root, num=30, size=64, seed=9, progress=False)
+    write_meta(root, [dataclasses.replace(r, grade_source='synthetic', split='train',
+                                          dataset='synthetic') for r in read_meta(root)])
+    return root

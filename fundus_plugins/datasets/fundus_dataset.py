@@ -70,7 +70,10 @@ class FundusDataset(BaseDataset):
         super().__init__(data_root=data_root, metainfo=metainfo, **kwargs)
 
     def load_data_list(self) -> list[dict]:
-        root = self.data_root
+        return self._load_root(self.data_root, self.split)
+
+    def _load_root(self, root: str, split: Optional[str]) -> list[dict]:
+        """The data list of one prepared root, with this dataset's filters."""
         if not osp.isdir(root):
             raise FileNotFoundError(f'{root}: data_root not found (expected a prepared '
                                     f'dataset: images/, labels/, meta.csv, classes.json)')
@@ -83,7 +86,7 @@ class FundusDataset(BaseDataset):
         lut = self.class_set.remap_from(stored)
         rows = read_meta(root)
         selected = [r for r in rows
-                    if (self.split is None or r.split == self.split)
+                    if (split is None or r.split == split)
                     and (self.grades is None or r.grade in self.grades)
                     and (self.grade_sources is None or r.grade_source in self.grade_sources)]
         ungraded = [r for r in selected if r.grade is None]
@@ -92,14 +95,14 @@ class FundusDataset(BaseDataset):
                              f'grade (e.g. {ungraded[0].name}); predict grades first or set '
                              f"ungraded='skip'")
         if ungraded and self.ungraded == 'skip':
-            print_log(f'FundusDataset({root}, split={self.split}): skipping '
+            print_log(f'FundusDataset({root}, split={split}): skipping '
                       f'{len(ungraded)} ungraded image(s)', logger='current')
             selected = [r for r in selected if r.grade is not None]
         selected.sort(key=lambda r: r.name)
         if self.max_samples is not None:
             selected = selected[:self.max_samples]
         if not selected:
-            raise ValueError(f'{root}: no images selected (split={self.split}, '
+            raise ValueError(f'{root}: no images selected (split={split}, '
                              f'grades={self.grades}, grade_sources={self.grade_sources})')
         data_list = []
         for r in selected:

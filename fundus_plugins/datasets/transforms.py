@@ -112,8 +112,12 @@ class ResizeFundus(BaseTransform):
     segmenter resizes its prediction back to ``ori_shape`` before it is scored.
     """
 
-    def __init__(self, size: Union[int, Sequence[int]], resize_label: bool = True):
+    def __init__(self, size: Union[int, Sequence[int], None] = None,
+                 resize_label: bool = True):
         self.resize_label = resize_label
+        if size is None:
+            raise ValueError('ResizeFundus: size is not set; give it, or a top-level '
+                             '`image_size` in the config (the tools fill it in)')
         self.size = (size, size) if isinstance(size, int) else tuple(size)
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f'ResizeFundus: size must be an int or (h, w), got {size!r}')

@@ -1,0 +1,2 @@
+# unet_fundus_real.py with DeepLabV3+ (ResNet-50, from scratch) in place of the U-Net.
+_base_ = ['../_base_/models/deeplabv3plus_r50.py', '../_base_/seg_fundus.py']

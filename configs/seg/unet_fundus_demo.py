@@ -1,0 +1,7 @@
+# The U-Net of unet_fundus_real.py, small (base 16 channels), on the 128 x 128 phantom:
+# a few minutes on a 2-core CPU.
+#
+#   python tools/train.py configs/seg/unet_fundus_demo.py
+_base_ = ['../_base_/models/unet_fcn.py', '../_base_/seg_fundus_demo.py']
+
+model = dict(backbone=dict(base_channels=16), decode_head=dict(in_channels=16, channels=16))

@@ -1,0 +1,5 @@
+# The U-Net of unet_fundus_real.py with 75 % synthetic training images (synthetic /
+# (real + synthetic) = 0.75), drawn by synthetic_seed from synthetic_root; the test split
+# stays real.
+_base_ = ['./unet_fundus_real.py']
+synthetic_fraction = 0.75

@@ -1,0 +1,109 @@
+"""How good are synthetic (image, label) pairs? Label consistency and FID / KID.
+
+Label consistency is the SPADE paper's test: a segmentation model trained on real images
+only segments the synthetic images, and its per-class scores against the label maps the
+images were made from are set beside the same model's scores on the real test split
+(the ceiling: what the model reaches on real images). FID / KID compare the synthetic
+images with the real test images through a local Inception file.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .inception_metrics import fid_kid
+from .seg_scores import confusion_matrix, scores_from_confusion
+
+
+def segment_and_score(model, cfg, root, split: Optional[str], batch_size: int = 8,
+                      progress: bool = True):
+    """(confusion matrix, class names) of ``model`` on ``root`` (``split``; None: all
+    rows) through the config's test pipeline, scored at the label maps' own size."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+    from tqdm import tqdm
+
+    from ..datasets import FundusDataset
+
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ds = FundusDataset(str(root), classes=cfg.get('lesion_classes'), split=split,
+                           pipeline=pipeline)
+    if len(ds) == 0:
+        raise ValueError(f'{root}: no images in split {split!r} to segment')
+    names = list(ds.metainfo['classes'])
+    conf = np.zeros((len(names), len(names)), np.int64)
+    bar = tqdm(total=len(ds), desc=f'segment {Path(root).name}', unit='img',
+               disable=not progress)
+    with torch.no_grad():
+        for start in range(0, len(ds), batch_size):
+            idx = range(start, min(len(ds), start + batch_size))
+            for out in model.test_step(pseudo_collate([ds[i] for i in idx])):
+                pred = out.pred_sem_seg.data[0].cpu().numpy()
+                truth = out.gt_sem_seg.data[0].cpu().numpy()
+                conf += confusion_matrix(truth, pred, len(names))
+            bar.update(len(idx))
+    bar.close()
+    return conf, names
+
+
+def _images(root, split=None):
+    import cv2
+
+    from ..datasets.layout import image_path, read_meta
+    for row in read_meta(root):
+        if split is None or row.split == split:
+            path = image_path(root, row.name)
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(f'{path}: missing or unreadable image')
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def measure_synthetic(seg_cfg, seg_checkpoint: str, synthetic: str, real: str,
+                      inception_path: Optional[str] = None, device: str = 'cpu',
+                      batch_size: int = 8, progress: bool = True) -> dict:
+    """Label consistency (per class: precision, recall, F1, IoU on the synthetic images
+    and on the real test split) and FID / KID against the real test images."""
+    from ..apis import init_model
+
+    model = init_model(seg_cfg, seg_checkpoint, device=device)
+    result = {'label_consistency': {}}
+    for name, root, split in (('synthetic', synthetic, None), ('real_test', real, 'test')):
+        conf, names = segment_and_score(model, seg_cfg, root, split, batch_size, progress)
+        result['label_consistency'][name] = scores_from_confusion(conf, names)
+    result['image'] = fid_kid(list(_images(synthetic)), list(_images(real, 'test')),
+                              inception_path, device)
+    return result
+
+
+def _fmt(v):
+    return '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.3f}'
+
+
+def format_quality(result: dict) -> str:
+    """Markdown tables of :func:`measure_synthetic`'s result."""
+    syn = result['label_consistency']['synthetic']
+    real = result['label_consistency']['real_test']
+    lines = ['Label consistency: a segmenter trained on real images only, scored on the '
+             'synthetic images against their label maps, and on the real test split.', '',
+             '| class | synthetic P | synthetic R | synthetic F1 | synthetic IoU '
+             '| real test F1 (ceiling) | real test IoU |',
+             '|---|---|---|---|---|---|---|']
+    for c in syn:
+        s, r = syn[c], real[c]
+        lines.append(f"| {c} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | "
+                     f"{_fmt(s['f1'])} | {_fmt(s['iou'])} | {_fmt(r['f1'])} | "
+                     f"{_fmt(r['iou'])} |")
+    img = result['image']
+    lines.append('')
+    if img.get('fid') is None:
+        lines.append(f"FID / KID: {img['note']}.")
+    else:
+        lines.append(f"FID {img['fid']:.2f}, KID {img['kid'] * 1000:.2f} x 1e-3 "
+                     f"({img['num_fake']} synthetic vs {img['num_real']} real test images).")
+    return '\n'.join(lines) + '\n'

@@ -1,0 +1,163 @@
+"""The synthetic-data ablation: one segmentation config trained at several synthetic
+fractions with several seeds, each tested on the real held-out split, then tabulated
+(the paper's Table 1(c): fraction, synthetic count, precision, recall, F1, mean +- std
+over seeds) and plotted.
+
+Every run lives in ``WORK/p{fraction}_s{seed}/`` and ends with ``metrics.json``; a run
+whose ``metrics.json`` exists is not trained again, and an interrupted run resumes from
+its last checkpoint, so the whole ablation can be stopped and restarted.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+SCORES = ('precision', 'recall', 'f1')
+KINDS = ('image', 'pixel')  # the paper's per-image measure first
+
+
+def run_name(fraction: float, seed: int) -> str:
+    return f'p{int(round(fraction * 100)):02d}_s{seed}'
+
+
+def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
+             log=print) -> dict:
+    """Train and test one (fraction, seed); returns the metrics (also in metrics.json)."""
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+
+    from ..apis import load_config
+    from ..runtime import build_runner
+
+    cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
+                                   synthetic_seed=seed))
+    cfg.work_dir = str(work)
+    cfg.randomness = dict(seed=seed)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # tested once, at the end
+    if find_latest_checkpoint(str(work)):
+        cfg.resume, cfg.load_from = True, None
+        log(f'  resuming from {find_latest_checkpoint(str(work))}')
+    runner = build_runner(cfg)
+    dataset = runner.train_dataloader.dataset
+    num_synthetic = dataset.num_synthetic
+    num_real = len(dataset) - num_synthetic
+    runner.train()
+    metrics = {k: float(v) for k, v in runner.test().items()}
+    metrics.update(fraction=fraction, seed=seed, num_real=num_real,
+                   num_synthetic=num_synthetic)
+    (work / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
+    return metrics
+
+
+def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .25, .5, .75),
+                 seeds: Sequence[int] = (0, 1, 2), cfg_options: Optional[dict] = None,
+                 log=print) -> list[dict]:
+    """Every (fraction, seed) run, trained or read back; then the tables and the plot."""
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    runs = [(f, s) for f in fractions for s in seeds]
+    results, spent, trained = [], 0.0, 0
+    for i, (fraction, seed) in enumerate(runs, 1):
+        run_dir = work / run_name(fraction, seed)
+        done = run_dir / 'metrics.json'
+        left = len(runs) - i + 1
+        eta = f', about {spent / trained * left / 60:.1f} min left' if trained else ''
+        if done.is_file():
+            log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}: done before '
+                f'({done})')
+            results.append(json.loads(done.read_text()))
+            continue
+        log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{eta}')
+        start = time.time()
+        results.append(_run_one(config, fraction, seed, run_dir, cfg_options or {}, log))
+        spent += time.time() - start
+        trained += 1
+        results[-1]['wall_s'] = round(time.time() - start, 1)
+        done.write_text(json.dumps(results[-1], indent=2) + '\n')
+    write_results(results, work)
+    return results
+
+
+def summarize(results: Sequence[dict]) -> list[dict]:
+    """One row per fraction: counts and mean / std over seeds of every mean score."""
+    rows = []
+    for fraction in sorted({r['fraction'] for r in results}):
+        group = [r for r in results if r['fraction'] == fraction]
+        row = {'fraction': fraction, 'seeds': len(group),
+               'num_real': group[0]['num_real'], 'num_synthetic': group[0]['num_synthetic']}
+        for kind in KINDS:
+            for score in SCORES:
+                vals = np.array([r.get(f'{kind}_mean_{score}', np.nan) for r in group],
+                                dtype=float)
+                row[f'{kind}_{score}_mean'] = float(np.nanmean(vals)) \
+                    if np.isfinite(vals).any() else math.nan
+                row[f'{kind}_{score}_std'] = float(np.nanstd(vals)) \
+                    if np.isfinite(vals).any() else math.nan
+        rows.append(row)
+    return rows
+
+
+def _pm(row, kind, score):
+    m, s = row[f'{kind}_{score}_mean'], row[f'{kind}_{score}_std']
+    return '-' if math.isnan(m) else f'{m:.2f} +- {s:.2f}'
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    lines = []
+    titles = {'image': "Per-image scores (the paper's measure; image_mean_*), % mean +- std "
+                       'over seeds',
+              'pixel': 'Pixel-level scores (pooled over the test split; pixel_mean_*), %'}
+    for kind in KINDS:
+        lines += [f'**{titles[kind]}**', '',
+                  '| synthetic fraction | real + synthetic | precision | recall | F1 |',
+                  '|---|---|---|---|---|']
+        for r in rows:
+            lines.append(f"| {r['fraction'] * 100:.0f} % | {r['num_real']} + "
+                         f"{r['num_synthetic']} | {_pm(r, kind, 'precision')} | "
+                         f"{_pm(r, kind, 'recall')} | {_pm(r, kind, 'f1')} |")
+        lines.append('')
+    seeds = sorted({r['seeds'] for r in rows})
+    lines.append(f'Seeds per fraction: {", ".join(map(str, seeds))}. Means are over the '
+                 'selected classes (OD and lesions; BG and RET excluded).')
+    return '\n'.join(lines) + '\n'
+
+
+def plot(rows: Sequence[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    x = [r['fraction'] * 100 for r in rows]
+    for ax, kind in zip(axes, KINDS):
+        for score, marker in zip(SCORES, 'osD'):
+            y = [r[f'{kind}_{score}_mean'] for r in rows]
+            e = [r[f'{kind}_{score}_std'] for r in rows]
+            ax.errorbar(x, y, yerr=e, marker=marker, capsize=3, label=score)
+        ax.set_title(f'{kind}-level (mean over classes)')
+        ax.set_xlabel('synthetic share of the training set (%)')
+        ax.set_xticks(x)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel('score (%)')
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_results(results: Sequence[dict], work: Path) -> None:
+    keys = ['fraction', 'seed', 'num_real', 'num_synthetic']
+    keys += sorted({k for r in results for k in r} - set(keys))
+    with open(work / 'results.csv', 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        for r in sorted(results, key=lambda r: (r['fraction'], r['seed'])):
+            writer.writerow({k: r.get(k, '') for k in keys})
+    rows = summarize(results)
+    (work / 'results.md').write_text(format_table(rows))
+    plot(rows, work / 'results.png')

@@ -1,0 +1,132 @@
+"""The mmseg side: mixed real + synthetic data, the two metrics, the configs."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+from fundus_plugins.apis import build_model, load_config
+from fundus_plugins.datasets import read_meta, write_meta
+from fundus_plugins.segmentation import (FundusSegDataset, LesionImageMetric,
+                                         LesionPixelMetric, synthetic_count)
+
+from conftest import REPO
+
+
+def _seg(root, **kw):
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return FundusSegDataset(str(root), pipeline=[], **kw)
+
+
+def test_synthetic_counts_of_the_paper():
+    assert [synthetic_count(738, p) for p in (0, 0.25, 0.5, 0.75)] == [0, 246, 738, 2214]
+    with pytest.raises(ValueError, match=r'\[0, 1\)'):
+        synthetic_count(10, 1.0)
+
+
+def test_mixing_draws_the_right_count_by_seed(phantom_root, synthetic_root):
+    real = _seg(phantom_root)
+    assert len(real) == 16 and real.num_synthetic == 0
+    mixed = _seg(phantom_root, synthetic_root=str(synthetic_root), synthetic_fraction=0.5,
+                 synthetic_seed=1)
+    assert len(mixed) == 32 and mixed.num_synthetic == 16
+
+    def picked(seed):
+        ds = _seg(phantom_root, synthetic_root=str(synthetic_root), synthetic_fraction=0.25,
+                  synthetic_seed=seed)
+        return [ds.get_data_info(i)['name'] for i in range(len(ds))
+                if ds.get_data_info(i)['synthetic']]
+    assert len(picked(0)) == round(16 * 0.25 / 0.75) == 5
+    assert picked(0) == picked(0) and picked(0) != picked(1)
+
+
+def test_a_fraction_the_folder_cannot_supply_is_an_error(phantom_root, synthetic_root):
+    with pytest.raises(ValueError, match=r'needs 48 synthetic images; .* has 30'):
+        _seg(phantom_root, synthetic_root=str(synthetic_root), synthetic_fraction=0.75)
+    with pytest.raises(ValueError, match='synthetic_root is not set'):
+        _seg(phantom_root, synthetic_fraction=0.5)
+
+
+def test_the_test_split_stays_real(phantom_root, synthetic_root, tmp_path):
+    with pytest.raises(ValueError, match='training split only'):
+        _seg(phantom_root, split='test', synthetic_root=str(synthetic_root),
+             synthetic_fraction=0.5)
+    test = _seg(phantom_root, split='test')
+    assert len(test) == 4 and test.num_synthetic == 0
+    # A real root whose test rows claim to be synthetic is refused.
+    import shutil
+    bad = tmp_path / 'bad'
+    shutil.copytree(phantom_root, bad)
+    write_meta(bad, [dataclasses.replace(r, grade_source='synthetic') for r in read_meta(bad)])
+    with pytest.raises(ValueError, match='must be real data only'):
+        _seg(bad, split='test')
+
+
+def _sample(truth, pred):
+    s = SegDataSample()
+    s.gt_sem_seg = PixelData(data=torch.as_tensor(truth)[None])
+    s.pred_sem_seg = PixelData(data=torch.as_tensor(pred)[None])
+    return s.to_dict()
+
+
+# Classes BG, RET, OD, EX. Image 1: OD found half; EX: 2 true, 1 hit, 1 false positive.
+# Image 2: no OD either side (a correct "absent"); EX: 2 predicted, none true.
+IMG1 = (np.array([[2, 2, 3, 3], [1, 1, 1, 0]]), np.array([[2, 1, 3, 1], [3, 1, 1, 0]]))
+IMG2 = (np.array([[1, 1, 1, 1], [1, 1, 1, 0]]), np.array([[1, 1, 3, 3], [1, 1, 1, 0]]))
+
+
+def _run(metric):
+    metric.dataset_meta = dict(classes=('BG', 'RET', 'OD', 'EX'))
+    metric.process({}, [_sample(*IMG1), _sample(*IMG2)])
+    return metric.compute_metrics(metric.results)
+
+
+def test_pixel_metric_pools_pixels_and_returns_every_class():
+    m = _run(LesionPixelMetric())
+    # OD: tp 1, fp 0, fn 1. EX: tp 1, fp 1 + 2, fn 1.
+    assert m['pixel_precision/OD'] == 100 and m['pixel_recall/OD'] == 50
+    assert m['pixel_f1/OD'] == pytest.approx(66.67)
+    assert m['pixel_precision/EX'] == 25 and m['pixel_recall/EX'] == 50
+    assert m['pixel_f1/EX'] == pytest.approx(33.33)
+    assert m['pixel_mean_f1'] == pytest.approx(50.0)  # OD and EX; BG, RET left out
+    assert 'mIoU' in m and 'mFscore' in m
+
+
+def test_image_metric_averages_images_with_the_empty_rule():
+    m = _run(LesionImageMetric())
+    # OD only counts image 1 (image 2 has neither truth nor prediction).
+    assert m['image_precision/OD'] == 100 and m['image_recall/OD'] == 50
+    # EX: image 1 P 0.5 R 0.5 F1 0.5; image 2 P 0 (prediction, no truth), R undefined, F1 0.
+    assert m['image_precision/EX'] == 25 and m['image_recall/EX'] == 50
+    assert m['image_f1/EX'] == 25
+    assert m['image_mean_f1'] == pytest.approx((66.67 + 25) / 2, abs=0.01)
+    assert m['image_count'] == 2
+
+
+@pytest.mark.parametrize('name', ['unet_fundus_syn25', 'unet_fundus_syn50',
+                                  'unet_fundus_syn75', 'unet_fundus_demo_syn50'])
+def test_fraction_configs_inherit_and_fill_the_training_set_only(name):
+    cfg = load_config(str(REPO / 'configs' / 'seg' / f'{name}.py'))
+    frac = int(name[-2:]) / 100
+    train = cfg.train_dataloader.dataset
+    assert train.synthetic_fraction == frac and train.synthetic_root == cfg.synthetic_root
+    assert 'synthetic_fraction' not in cfg.test_dataloader.dataset
+    base = 'unet_fundus_demo' if 'demo' in name else 'unet_fundus_real'
+    base_cfg = load_config(str(REPO / 'configs' / 'seg' / f'{base}.py'))
+    assert cfg.model == base_cfg.model
+
+
+@pytest.mark.parametrize('name', ['unet_fundus_demo', 'deeplabv3plus_fundus_demo',
+                                  'pspnet_fundus_demo', 'deeplabv3plus_fundus_real',
+                                  'pspnet_fundus_real'])
+def test_backbone_swaps_build_and_segment(name):
+    cfg = load_config(str(REPO / 'configs' / 'seg' / f'{name}.py'),
+                      {'lesion_classes': ['OD', 'EX']})
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 64), mode='tensor')
+    assert out.shape[1] == 4  # BG, RET, OD, EX
+    assert cfg.test_dataloader.dataset.pipeline[1]['size'] == cfg.image_size
