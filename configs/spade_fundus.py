@@ -20,15 +20,16 @@ vgg_weights = 'data/weights/vgg19-dcbb9e9d.pth'
 model = dict(
     type='SPADEGAN',
     use_od_edge=True,
-    generator=dict(type='SPADEGenerator', out_size=image_size, ngf=64,
-                   num_upsampling_layers='normal', use_vae=False, norm='batch'),
+    # out_size follows from image_size (filled in by the tools)
+    generator=dict(type='SPADEGenerator', ngf=64, num_upsampling_layers='normal',
+                   use_vae=False, norm='batch'),
     discriminator=dict(type='MultiscaleDiscriminator', num_D=2, n_layers_D=4, ndf=64),
     ema_config=dict(type='ExponentialMovingAverage', momentum=0.001),
     loss_config=dict(lambda_feat=10.0, lambda_vgg=10.0))
 
 pair_pipeline = [
     dict(type='LoadFundusPair'),
-    dict(type='ResizeFundus', size=image_size),
+    dict(type='ResizeFundus'),  # size: image_size
     dict(type='RandomFlipFundus', prob=0.5),
     dict(type='LabelToOneHot'),
     dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),

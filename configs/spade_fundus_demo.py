@@ -12,7 +12,7 @@ image_size = 128
 batch_size = 8
 
 model = dict(
-    generator=dict(out_size=image_size, ngf=8, spade_hidden=16),
+    generator=dict(ngf=8, spade_hidden=16),
     discriminator=dict(ndf=16, n_layers_D=3),
     ema_config=dict(momentum=0.01),
     loss_config=dict(lambda_l1=10.0))
@@ -20,7 +20,7 @@ optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-4)))
 
 pair_pipeline = [
     dict(type='LoadFundusPair'),
-    dict(type='ResizeFundus', size=image_size),
+    dict(type='ResizeFundus'),  # size: image_size
     dict(type='RandomFlipFundus', prob=0.5),
     dict(type='LabelToOneHot'),
     dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),

@@ -124,3 +124,83 @@ def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,
             batch = []
     if batch:
         yield from zip(batch, run(batch))
+
+
+def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = False,
+                     sample_model: str = 'ema', overwrite: bool = False,
+                     progress: bool = True) -> list:
+    """Translate every label map of a (label-only) prepared root into a complete prepared
+    layout at ``out`` (images, labels, meta.csv with grade_source=synthetic,
+    classes.json); returns the meta rows written."""
+    from pathlib import Path
+
+    import cv2
+    from tqdm import tqdm
+
+    from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
+    from .datasets.prepare import init_layout, write_pair
+
+    src = Path(labels_root)
+    rows = read_meta(src)
+    lut = model.class_set.remap_from(read_classes(src))
+
+    def maps():
+        for row in rows:
+            lab = cv2.imread(str(label_path(src, row.name)), cv2.IMREAD_UNCHANGED)
+            if lab is None or lab.ndim != 2:
+                raise ValueError(f'{label_path(src, row.name)}: missing or not a label map')
+            yield lut[lab]
+
+    out = init_layout(out, model.class_set, overwrite=overwrite)
+    written = []
+    results = translate_label_maps(model, maps(), batch_size, amp, sample_model)
+    for row, (label, image) in tqdm(zip(rows, results), total=len(rows), desc='translate',
+                                    unit='img', disable=not progress):
+        write_pair(out, row.name, image, label)
+        written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train'))
+    write_meta(out, written)
+    return written
+
+
+def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
+                     batch_size: int = 8, amp: bool = False, overwrite: bool = False,
+                     name_prefix: str = 'syn', progress: bool = True) -> list:
+    """``counts[grade]`` synthetic (image, label) pairs per grade, from a label ACGAN and
+    a SPADE translator, written as a prepared layout at ``out`` with grid.png (one column
+    per grade: label map and image). Seeded per grade. Returns the meta rows."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .datasets.layout import MetaRow, write_meta
+    from .datasets.prepare import init_layout, write_pair
+    from .visualization import save_rgb, tile_grid
+
+    if label_model.class_set != spade.class_set:
+        raise ValueError(f'the label model writes {list(label_model.class_set.codes)} but '
+                         f'the translator reads {list(spade.class_set.codes)}')
+    scale = spade.generator.out_size / label_model.generator.out_size
+    out = init_layout(out, spade.class_set, overwrite=overwrite)
+    sampled = []
+    for grade, n in sorted(counts.items()):
+        if n > 0:
+            sampled += list(sample_label_maps(label_model, [grade], n, scale, seed,
+                                              batch_size * 4, progress=False))
+    rows, grid = [], {}
+    results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size, amp)
+    for (grade, i, _), (label, image) in tqdm(zip(sampled, results), total=len(sampled),
+                                              desc='synthesize', unit='pair',
+                                              disable=not progress):
+        name = f'{name_prefix}_g{grade}_{i:05d}'
+        write_pair(out, name, image, label)
+        rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train'))
+        if grade not in grid:
+            grid[grade] = (spade.class_set.colorize(label), image)
+    write_meta(out, rows)
+    cols = sorted(grid)
+    if cols:
+        save_rgb(Path(out) / 'grid.png', tile_grid(
+            [[grid[g][0] for g in cols], [grid[g][1] for g in cols]],
+            col_titles=[f'grade {g}' for g in cols], row_titles=['label', 'image'],
+            classes=spade.class_set))
+    return rows

@@ -29,6 +29,7 @@ RUN_SETTINGS = {
     'real_root': ('data_root', {'LabelMapMetric'}),
     'vgg_weights': ('vgg_weights', {'SPADEGAN'}),
     'size': ('image_size', {'ResizeFundus'}),
+    'out_size': ('image_size', {'SPADEGenerator'}),
     # The synthetic share of segmentation training sets (training split only).
     'synthetic_root': ('synthetic_root', {'FundusSegDataset'}),
     'synthetic_fraction': ('synthetic_fraction', {'FundusSegDataset'}),
@@ -113,3 +114,37 @@ def build_runner(cfg: Config):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def set_train_length(cfg: Config, length: int) -> None:
+    """Train for ``length`` iterations (iteration loops) or epochs (epoch loops).
+
+    ``train_cfg.max_iters`` / ``max_epochs`` is set, and every ``param_scheduler`` entry's
+    ``begin`` / ``end`` is rescaled by the same ratio, so a schedule written as
+    "decay over the second half" stays that (configs compute such bounds from their own
+    length when they are parsed, which a plain ``--cfg-options`` would not update).
+    """
+    if length < 1:
+        raise ValueError(f'train length must be at least 1, got {length}')
+    tc = cfg.train_cfg
+    key = 'max_iters' if 'max_iters' in tc else 'max_epochs' if 'max_epochs' in tc else None
+    if key is None:
+        raise KeyError('train_cfg has neither max_iters nor max_epochs')
+    ratio = length / tc[key]
+    tc[key] = length
+    if 'val_interval' in tc and tc['val_interval'] > length:
+        tc['val_interval'] = length
+
+    def rescale(node):
+        if isinstance(node, dict) and ('begin' in node or 'end' in node):
+            for k in ('begin', 'end'):
+                if node.get(k) is not None:
+                    node[k] = max(0, int(round(node[k] * ratio)))
+        elif isinstance(node, dict):
+            for v in node.values():
+                rescale(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                rescale(v)
+
+    rescale(cfg.get('param_scheduler'))

@@ -130,3 +130,20 @@ def test_backbone_swaps_build_and_segment(name):
         out = model(torch.zeros(1, 3, 64, 64), mode='tensor')
     assert out.shape[1] == 4  # BG, RET, OD, EX
     assert cfg.test_dataloader.dataset.pipeline[1]['size'] == cfg.image_size
+
+
+def test_class_dice_weighs_small_classes_like_large_ones():
+    from fundus_plugins.segmentation import ClassDiceLoss
+    target = torch.ones(1, 8, 8, dtype=torch.long)
+    target[0, 0, 0] = 2  # one pixel of a small class
+    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 20
+    missed = perfect.clone()
+    missed[0, :, 0, 0] = torch.tensor([0., 20., 0.])  # the small class not predicted
+    loss = ClassDiceLoss()  # smooth 1: an absent class predicted absent costs nothing
+    assert float(loss(perfect, target)) == pytest.approx(0, abs=1e-4)
+    # Missing the single pixel of a class costs (1 - 1/2) / 3 (its Dice is 1/2 with
+    # smoothing, one class of three), where a Dice pooled over classes would barely move.
+    assert float(loss(missed, target)) == pytest.approx(0.5 / 3, abs=0.01)
+    target[0, 1, 1] = 255  # ignored pixels do not count
+    assert float(loss(perfect, target)) == pytest.approx(0, abs=1e-4)
+    assert ClassDiceLoss(loss_name='loss_x').loss_name == 'loss_x'

@@ -17,6 +17,7 @@ from fundus_plugins.runtime import build_runner
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tools'))
+import balance  # noqa: E402
 import synthesize  # noqa: E402
 import translate  # noqa: E402
 
@@ -173,17 +174,26 @@ def test_translate_writes_a_readable_layout(spade_trained, tmp_path):
     assert sample['img'].shape == (64, 64, 3) and sample['gt_seg_map'].shape == (64, 64)
 
 
-def test_synthesize_is_seeded_and_readable(spade_trained, tmp_path):
-    root, work, spade_config = spade_trained
-    acgan_config = tmp_path / 'acgan_tiny.py'
+@pytest.fixture(scope='module')
+def acgan_trained(spade_trained, tmp_path_factory):
+    """One iteration of the label ACGAN demo config on the same phantom."""
+    root = spade_trained[0]
+    work = tmp_path_factory.mktemp('acgan')
+    acgan_config = work / 'acgan_tiny.py'
     acgan_config.write_text(TINY_ACGAN.format(repo=REPO, root=root))
     cfg = Config.fromfile(str(acgan_config))
-    cfg.work_dir = str(tmp_path / 'acgan')
+    cfg.work_dir = str(work)
     build_runner(cfg).train()
+    return acgan_config, work / 'iter_1.pth'
+
+
+def test_synthesize_is_seeded_and_readable(spade_trained, acgan_trained, tmp_path):
+    root, work, spade_config = spade_trained
+    acgan_config, acgan_ckpt = acgan_trained
 
     def run(out, seed):
         return synthesize.main(['--label-config', str(acgan_config),
-                                '--label-checkpoint', str(tmp_path / 'acgan' / 'iter_1.pth'),
+                                '--label-checkpoint', str(acgan_ckpt),
                                 '--spade-config', str(spade_config),
                                 '--spade-checkpoint', str(work / 'iter_3.pth'),
                                 '--num-per-grade', '2', '--out', str(tmp_path / out),
@@ -199,3 +209,20 @@ def test_synthesize_is_seeded_and_readable(spade_trained, tmp_path):
     ds = FundusDataset(str(tmp_path / 'a'), split='train',
                        pipeline=[dict(type='LoadFundusPair')])
     assert len(ds) == 10 and ds[0]['img'].shape == (64, 64, 3)
+
+
+def test_balance_counts_and_run(spade_trained, acgan_trained, tmp_path):
+    assert balance.balance_counts({0: 5, 1: 2, 3: 4}) == {0: 0, 1: 3, 2: 5, 3: 1, 4: 5}
+    assert balance.balance_counts({0: 5, 1: 2}, target=3) == {0: 0, 1: 1, 2: 3, 3: 3, 4: 3}
+    root, work, spade_config = spade_trained
+    acgan_config, acgan_ckpt = acgan_trained
+    assert balance.main(['--real', str(root), '--label-config', str(acgan_config),
+                         '--label-checkpoint', str(acgan_ckpt),
+                         '--spade-config', str(spade_config),
+                         '--spade-checkpoint', str(work / 'iter_3.pth'),
+                         '--out', str(tmp_path / 'bal'), '--target', '3']) == 0
+    from collections import Counter
+    real = Counter(r.grade for r in read_meta(root) if r.split == 'train')
+    added = Counter(r.grade for r in read_meta(tmp_path / 'bal'))
+    for g in range(5):
+        assert added.get(g, 0) == max(0, 3 - real.get(g, 0))

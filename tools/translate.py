@@ -33,39 +33,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import cv2
-    from tqdm import tqdm
-
-    from fundus_plugins.apis import init_model, load_config, translate_label_maps
-    from fundus_plugins.datasets.layout import (MetaRow, label_path, read_classes, read_meta,
-                                                write_meta)
-    from fundus_plugins.datasets.prepare import init_layout, write_pair
+    from fundus_plugins.apis import init_model, load_config, translate_layout
 
     cfg = load_config(args.config, args.cfg_options)
     model = init_model(cfg, args.checkpoint, args.device)
-    src = Path(args.labels)
-    rows = read_meta(src)
-    lut = model.class_set.remap_from(read_classes(src))
-
-    def maps():
-        for row in rows:
-            lab = cv2.imread(str(label_path(src, row.name)), cv2.IMREAD_UNCHANGED)
-            if lab is None or lab.ndim != 2:
-                raise ValueError(f'{label_path(src, row.name)}: missing or not a label map')
-            yield lut[lab]
-
-    out = init_layout(args.out, model.class_set, overwrite=args.overwrite)
     t0 = time.time()
-    written = []
-    results = translate_label_maps(model, maps(), args.batch_size, args.amp, args.sample_model)
-    for row, (label, image) in tqdm(zip(rows, results), total=len(rows), desc='translate',
-                                    unit='img'):
-        write_pair(out, row.name, image, label)
-        written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train'))
-    write_meta(out, written)
+    n = len(translate_layout(model, args.labels, args.out, args.batch_size, args.amp,
+                             args.sample_model, args.overwrite))
     dt = time.time() - t0
-    print(f'{len(written)} images written to {out} in {dt:.1f} s '
-          f'({len(written) / max(dt, 1e-9):.1f} img/s)')
+    print(f'{n} images written to {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.1f} img/s)')
     return 0
 
 

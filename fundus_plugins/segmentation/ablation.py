@@ -27,15 +27,17 @@ def run_name(fraction: float, seed: int) -> str:
 
 
 def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
-             log=print) -> dict:
+             log=print, max_epochs: Optional[int] = None) -> dict:
     """Train and test one (fraction, seed); returns the metrics (also in metrics.json)."""
     from mmengine.runner.checkpoint import find_latest_checkpoint
 
     from ..apis import load_config
-    from ..runtime import build_runner
+    from ..runtime import build_runner, set_train_length
 
     cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
                                    synthetic_seed=seed))
+    if max_epochs is not None:
+        set_train_length(cfg, int(max_epochs))
     cfg.work_dir = str(work)
     cfg.randomness = dict(seed=seed)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # tested once, at the end
@@ -56,8 +58,9 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
 
 def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .25, .5, .75),
                  seeds: Sequence[int] = (0, 1, 2), cfg_options: Optional[dict] = None,
-                 log=print) -> list[dict]:
-    """Every (fraction, seed) run, trained or read back; then the tables and the plot."""
+                 log=print, max_epochs: Optional[int] = None) -> list[dict]:
+    """Every (fraction, seed) run, trained or read back; then the tables and the plot.
+    ``max_epochs`` shortens (or lengthens) the config's schedule."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     runs = [(f, s) for f in fractions for s in seeds]
@@ -74,7 +77,8 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
             continue
         log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{eta}')
         start = time.time()
-        results.append(_run_one(config, fraction, seed, run_dir, cfg_options or {}, log))
+        results.append(_run_one(config, fraction, seed, run_dir, cfg_options or {}, log,
+                                max_epochs))
         spent += time.time() - start
         trained += 1
         results[-1]['wall_s'] = round(time.time() - start, 1)

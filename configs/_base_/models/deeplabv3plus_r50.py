@@ -17,6 +17,6 @@ model = dict(
                      align_corners=False,
                      loss_decode=[dict(type='CrossEntropyLoss', use_sigmoid=False,
                                        avg_non_ignore=True, loss_weight=1.0),
-                                  dict(type='DiceLoss', use_sigmoid=False, loss_weight=3.0)]),
+                                  dict(type='ClassDiceLoss', loss_weight=1.0)]),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

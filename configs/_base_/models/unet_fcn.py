@@ -1,6 +1,7 @@
 # U-Net (mmseg's UNet backbone, 5 stages, base 64) with an FCN head: the paper's
 # segmentation model. BN, not SyncBN, so that it runs on one device too; num_classes
-# follows from the config's lesion_classes (filled in by the tools).
+# follows from the config's lesion_classes (filled in by the tools). Loss: cross-entropy
+# plus a per-class Dice (ClassDiceLoss), so that small lesion classes count.
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='EncoderDecoder',
@@ -18,6 +19,6 @@ model = dict(
                      align_corners=False,
                      loss_decode=[dict(type='CrossEntropyLoss', use_sigmoid=False,
                                        avg_non_ignore=True, loss_weight=1.0),
-                                  dict(type='DiceLoss', use_sigmoid=False, loss_weight=3.0)]),
+                                  dict(type='ClassDiceLoss', loss_weight=1.0)]),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

@@ -1,0 +1,26 @@
+# The main job on the embedded phantom, sized to finish within about 15 minutes on a
+# 2-core CPU (after set-up): `make demo`, or
+#
+#   python tools/run_pipeline.py configs/pipeline/demo.py
+#
+# Every stage uses a demo config with a shorter schedule (max_iters / max_epochs here);
+# the demo configs alone, run in full, give the figures in the README.
+work_dir = 'work_dirs/pipeline_demo'
+lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
+image_size = 128  # translator and segmentation size; label maps are upsampled to it
+
+# 1. Real data: the phantom, with 20 % of the training images' grades hidden (like
+#    IDRiD's segmentation images) so that the grade step has work to do.
+data = dict(source='phantom', num=150, size=image_size, seed=0, ungraded_fraction=0.2)
+# 2. Grades for ungraded images (classifier on lesion-load features of the label maps).
+grades = dict(seed=0, size=64)
+# 3. Label ACGAN, then N maps per grade (uniform over grades 0-4).
+labels = dict(config='configs/acgan_labels_demo.py', max_iters=700, num_per_grade=40,
+              seed=0)
+# 4. SPADE, trained on the real training pairs, translates the sampled maps.
+images = dict(config='configs/spade_fundus_demo.py', max_iters=400, batch_size=8)
+# 5. Segmentation at each synthetic fraction (synthetic / (real + synthetic)).
+segmentation = dict(config='configs/seg/unet_fundus_demo.py',
+                    fractions=[0, 0.25, 0.5, 0.75], seeds=[0], max_epochs=8)
+# 6. The report. FID / KID need a local Inception file (none in the demo).
+report = dict(examples_per_grade=2, inception_path=None)

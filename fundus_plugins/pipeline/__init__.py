@@ -1,0 +1,25 @@
+"""The main job: data -> grades -> label ACGAN -> SPADE -> segmentation ablation ->
+report, as stages that are skipped when done and resumed when interrupted."""
+from pathlib import Path
+
+from .runner import PipelineRunner, Stage, StageContext
+from .stages import STAGE_NAMES, build_stages, predict_grades
+
+__all__ = ['PipelineRunner', 'Stage', 'StageContext', 'STAGE_NAMES', 'build_stages',
+           'predict_grades', 'run_pipeline']
+
+
+def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=print):
+    """Run the pipeline config at ``config``; returns each stage's results."""
+    from mmengine.config import Config
+
+    import fundus_plugins  # noqa: F401
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    for key in ('image_size',):
+        if key not in cfg:
+            raise KeyError(f'{config}: pipeline config needs a top-level {key!r}')
+    work = work_dir or cfg.get('work_dir') or f'work_dirs/pipeline_{Path(config).stem}'
+    return PipelineRunner(cfg, build_stages(), work, force, log).run()
+

@@ -1,0 +1,315 @@
+"""The six stages of the mission, as :class:`~.runner.Stage` objects.
+
+Work-dir layout (one folder per stage output):
+
+    data/           the prepared real data (phantom or IDRiD + FGADR), 20 % test split
+    real/           the same with predicted grades for ungraded images (meta.csv)
+    label_gan/      label ACGAN training (checkpoints, logs, grids)
+    labels/         sampled label maps, N per grade, at the image size; analysis.md
+    translator/     SPADE training
+    synthetic/      the translated synthetic pairs (prepared layout)
+    segmentation/   the synthetic-fraction ablation (results.csv / .md / .png)
+    report.md, report/   the report and its pictures
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .runner import Stage
+
+STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'segmentation', 'report')
+
+
+# ---------------------------------------------------------------------------- helpers
+def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
+           no_val: bool = True) -> str:
+    """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
+    last checkpoint when there is one); returns the final checkpoint's path."""
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+
+    from ..apis import load_config
+    from ..runtime import build_runner, set_train_length
+
+    opts = dict(cfg_options or {})
+    opts.setdefault('data_root', str(ctx.path('real')))
+    if 'lesion_classes' in ctx.cfg:
+        opts.setdefault('lesion_classes', list(ctx.cfg.lesion_classes))
+    cfg = load_config(config, opts)
+    if length is not None:
+        set_train_length(cfg, int(length))
+    if no_val:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.work_dir = str(work_dir)
+    latest = find_latest_checkpoint(str(work_dir))
+    if latest:
+        ctx.log(f'resuming from {latest}')
+        cfg.resume, cfg.load_from = True, None
+    runner = build_runner(cfg)
+    runner.train()
+    ckpt = find_latest_checkpoint(str(work_dir))
+    if not ckpt:
+        raise RuntimeError(f'{work_dir}: training wrote no checkpoint')
+    return ckpt
+
+
+def _model_options(ctx, extra=None) -> dict:
+    opts = {'data_root': str(ctx.path('real'))}
+    if 'lesion_classes' in ctx.cfg:
+        opts['lesion_classes'] = list(ctx.cfg.lesion_classes)
+    opts.update(extra or {})
+    return opts
+
+
+# ---------------------------------------------------------------------------- 1 data
+def run_data(ctx) -> dict:
+    from ..classes import ClassSet
+    from ..datasets.layout import read_meta, write_meta
+    from ..datasets.prepare import format_summary, summarize
+    from ..visualization import preview_dataset
+
+    sec, out = ctx.section, ctx.path('data')
+    classes = ClassSet(ctx.cfg.get('lesion_classes'))
+    source = sec.get('source')
+    if source == 'phantom':
+        from ..phantom import write_phantom_dataset
+        ctx.step(f'drawing {sec.num} phantom images at {sec.size} px', 2)
+        write_phantom_dataset(out, num=sec.num, size=sec.size, seed=sec.get('seed', 0),
+                              workers=sec.get('workers', 1))
+        hide = float(sec.get('ungraded_fraction', 0))
+        if hide > 0:
+            # Like IDRiD's segmentation images: some training images come without a
+            # grade. The true grades are kept aside to score the grade step.
+            rows = read_meta(out)
+            train = [r for r in rows if r.split == 'train']
+            rng = np.random.default_rng(sec.get('seed', 0))
+            hidden = {train[i].name for i in rng.choice(len(train), int(round(hide * len(train))),
+                                                        replace=False)}
+            with open(out / 'true_grades.csv', 'w', newline='') as f:
+                w = csv.writer(f)
+                w.writerow(['name', 'grade'])
+                for r in rows:
+                    if r.name in hidden:
+                        w.writerow([r.name, r.grade])
+            import dataclasses
+            write_meta(out, [dataclasses.replace(r, grade=None, grade_source='ungraded')
+                             if r.name in hidden else r for r in rows])
+    elif source == 'prepare':
+        from ..datasets.prepare import prepare_dataset
+        from ..datasets.sources import read_ddr, read_fgadr, read_idrid
+        records = []
+        if sec.get('idrid'):
+            records += read_idrid(sec.idrid, classes)
+        if sec.get('fgadr'):
+            records += read_fgadr(sec.fgadr, classes, exclude=sec.get('fgadr_exclude'))
+        if sec.get('ddr'):
+            records += read_ddr(sec.ddr, classes)
+        if not records:
+            raise ValueError('pipeline data: source "prepare" needs at least one of idrid, '
+                             'fgadr, ddr (dataset roots)')
+        ctx.step(f'preparing {len(records)} images at {sec.size} px', 2)
+        prepare_dataset(records, out, classes, size=sec.size, seed=sec.get('seed', 0),
+                        workers=sec.get('workers', 1))
+    else:
+        raise ValueError(f'pipeline data.source must be "phantom" or "prepare", got {source!r}')
+    ctx.step('summary and preview', 2)
+    summary = summarize(out)
+    (out / 'summary.md').write_text(format_summary(summary) + '\n')
+    preview_dataset(out, out / 'preview.png', split='train')
+    return {'images': len(read_meta(out))}
+
+
+def estimate_data(cfg) -> float:
+    sec = cfg.data
+    return 5 + (sec.get('num', 0) * 0.08 if sec.get('source') == 'phantom' else 600)
+
+
+# ---------------------------------------------------------------------------- 2 grades
+def predict_grades(src: Path, out: Path, seed: int = 0, size: int = 128) -> dict:
+    """Train a grade classifier on the graded (annotated) training images of ``src`` and
+    grade its ungraded images; write ``out`` as ``src`` with those grades (meta.csv rows
+    marked ``predicted``; images and labels linked, not copied)."""
+    import dataclasses
+
+    from ..classes import ClassSet
+    from ..datasets.layout import read_classes, read_meta, write_meta
+    from ..evaluation.label_stats import GradeClassifier, MapSet, load_maps
+
+    classes: ClassSet = read_classes(src)
+    rows = read_meta(src)
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ('images', 'labels'):
+        link = out / sub
+        if not link.exists():
+            os.symlink(os.path.relpath(src / sub, out), link)
+    (out / 'classes.json').write_text((src / 'classes.json').read_text())
+    ungraded = [r for r in rows if r.grade is None]
+    result = {'ungraded': len(ungraded)}
+    if not ungraded:
+        write_meta(out, rows)
+        return result
+    train = load_maps(src, classes, size, split='train')  # graded rows only
+    clf = GradeClassifier(seed=seed).fit(train)
+    result['train_images'] = len(train)
+    try:
+        test = load_maps(src, classes, size, split='test')
+        result['test_accuracy'] = float(np.mean(clf.predict(test) == test.grades))
+    except ValueError:
+        result['test_accuracy'] = None
+    import cv2
+
+    from ..datasets.layout import label_path
+    maps = []
+    for r in ungraded:
+        lab = cv2.imread(str(label_path(src, r.name)), cv2.IMREAD_UNCHANGED)
+        if lab is None:
+            raise FileNotFoundError(f'{label_path(src, r.name)}: missing label map')
+        maps.append(cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST))
+    pred = clf.predict(MapSet.build(maps, [-1] * len(maps), classes))
+    grade_of = {r.name: int(g) for r, g in zip(ungraded, pred)}
+    write_meta(out, [dataclasses.replace(r, grade=grade_of[r.name], grade_source='predicted')
+                     if r.name in grade_of else r for r in rows])
+    result['predicted_per_grade'] = {g: int(np.sum(pred == g)) for g in range(5)}
+    truth_file = src / 'true_grades.csv'
+    if truth_file.is_file():  # the phantom knows the grades it hid
+        with open(truth_file) as f:
+            truth = {row['name']: int(row['grade']) for row in csv.DictReader(f)}
+        hits = [grade_of[n] == g for n, g in truth.items() if n in grade_of]
+        result['hidden_grade_accuracy'] = float(np.mean(hits)) if hits else None
+    return result
+
+
+def run_grades(ctx) -> dict:
+    ctx.step('grade classifier on the graded images; grades for the ungraded', 1)
+    res = predict_grades(ctx.path('data'), ctx.path('real'), ctx.section.get('seed', 0),
+                         ctx.section.get('size', 128))
+    lines = [f"Ungraded images: {res['ungraded']}."]
+    if res['ungraded']:
+        acc = res.get('test_accuracy')
+        lines.append(f"Classifier (lesion-load features of the label maps) trained on "
+                     f"{res['train_images']} graded training images; accuracy on the graded "
+                     f"test split: {'-' if acc is None else f'{acc:.1%}'}.")
+        lines.append(f"Predicted grades: {res['predicted_per_grade']}.")
+        if res.get('hidden_grade_accuracy') is not None:
+            lines.append(f"Against the grades the phantom hid: "
+                         f"{res['hidden_grade_accuracy']:.1%} correct.")
+    (ctx.path('real') / 'grades.md').write_text('\n'.join(lines) + '\n')
+    ctx.log(' '.join(lines))
+    return res
+
+
+# ---------------------------------------------------------------------------- 3 labels
+def run_labels(ctx) -> dict:
+    from ..apis import init_model, load_config, sample_label_maps
+    from ..datasets.layout import MetaRow, write_meta
+    from ..datasets.prepare import init_layout, write_pair
+    from ..evaluation.label_stats import compare, format_report, load_maps
+    from ..visualization import save_rgb, tile_grid
+
+    sec = ctx.section
+    ctx.step(f'training the label ACGAN ({sec.config})', 3)
+    ckpt = _train(ctx, sec.config, ctx.path('label_gan'), sec.get('max_iters'),
+                  sec.get('cfg_options'))
+    model = init_model(load_config(sec.config, _model_options(ctx, sec.get('cfg_options'))),
+                       ckpt)
+    size = model.generator.out_size
+    scale = ctx.cfg.image_size / size
+    n = sec.num_per_grade
+    ctx.step(f'sampling {n} label maps per grade (x{scale:g} to {ctx.cfg.image_size} px)', 3)
+    out = init_layout(ctx.path('labels'), model.class_set, overwrite=True, with_images=False)
+    rows, small, grid = [], [], {g: [] for g in range(5)}
+    import cv2
+    for grade, i, label in sample_label_maps(model, range(5), n, scale, sec.get('seed', 0)):
+        name = f'acgan_g{grade}_{i:05d}'
+        write_pair(out, name, None, label)
+        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train'))
+        small.append(cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST))
+        if len(grid[grade]) < 6:
+            grid[grade].append(model.class_set.colorize(label))
+    write_meta(out, rows)
+    save_rgb(out / 'grid.png', tile_grid([grid[g] for g in range(5)],
+                                          row_titles=[f'grade {g}' for g in range(5)],
+                                          pad=2, classes=model.class_set))
+    ctx.step(f'comparing them with the real maps at {size} px', 3)
+    from ..evaluation.label_stats import MapSet
+    generated = MapSet.build(small, [r.grade for r in rows], model.class_set)
+    real = ctx.path('real')
+    res = compare(generated, load_maps(real, model.class_set, size, split='train'),
+                  load_maps(real, model.class_set, size, split='test'), model.class_set,
+                  seed=sec.get('seed', 0))
+    (out / 'analysis.md').write_text(format_report(res))
+    (out / 'analysis.json').write_text(json.dumps(res, indent=2) + '\n')
+    return {'checkpoint': ckpt, 'maps': len(rows)}
+
+
+def estimate_labels(cfg) -> float:
+    return 20 + cfg.labels.get('max_iters', 3000) / 4.0 + cfg.labels.num_per_grade * 0.05
+
+
+# ---------------------------------------------------------------------------- 4 images
+def run_images(ctx) -> dict:
+    from ..apis import init_model, load_config, translate_layout
+
+    sec = ctx.section
+    ctx.step(f'training the SPADE translator ({sec.config})', 2)
+    opts = dict(sec.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
+    ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts)
+    model = init_model(load_config(sec.config, _model_options(ctx, opts)), ckpt,
+                       sec.get('device', 'cpu'))
+    ctx.step('translating the sampled label maps', 2)
+    rows = translate_layout(model, ctx.path('labels'), ctx.path('synthetic'),
+                            sec.get('batch_size', 8), sec.get('amp', False), overwrite=True)
+    return {'checkpoint': ckpt, 'images': len(rows)}
+
+
+def estimate_images(cfg) -> float:
+    return 20 + cfg.images.get('max_iters', 800) * 0.65 + 5 * cfg.labels.num_per_grade / 15
+
+
+# ---------------------------------------------------------------------------- 5 segmentation
+def run_segmentation(ctx) -> dict:
+    from ..segmentation.ablation import run_ablation
+
+    sec = ctx.section
+    fractions = list(sec.get('fractions', [0, 0.25, 0.5, 0.75]))
+    seeds = list(sec.get('seeds', [0]))
+    ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}', 1)
+    opts = _model_options(ctx, sec.get('cfg_options'))
+    opts.update(synthetic_root=str(ctx.path('synthetic')), image_size=ctx.cfg.image_size)
+    run_ablation(sec.config, str(ctx.path('segmentation')), fractions, seeds, opts,
+                 log=ctx.log, max_epochs=sec.get('max_epochs'))
+    return {'runs': len(fractions) * len(seeds)}
+
+
+def estimate_segmentation(cfg) -> float:
+    sec = cfg.segmentation
+    n_real = 0.8 * cfg.data.get('num', 600) * (1 - cfg.data.get('ungraded_fraction', 0) * 0)
+    epochs = sec.get('max_epochs') or 30
+    images = sum(n_real / (1 - f) for f in sec.get('fractions', [0, .25, .5, .75]))
+    return len(sec.get('seeds', [0])) * (images * epochs / 22.0 + 12 * len(
+        sec.get('fractions', [0, .25, .5, .75])))
+
+
+# ---------------------------------------------------------------------------- stage list
+def build_stages() -> list:
+    from .report import estimate_report, run_report
+    return [
+        Stage('data', 'the real data, with the 20 % held-out test split', ['data'], run_data,
+              estimate_data),
+        Stage('grades', 'grades for ungraded images', ['real'], run_grades, lambda cfg: 10),
+        Stage('labels', 'label ACGAN: train, sample N maps per grade, compare',
+              ['label_gan', 'labels'], run_labels, estimate_labels,
+              lambda sec: [sec.config]),
+        Stage('images', 'SPADE: train on real pairs, translate the sampled maps',
+              ['translator', 'synthetic'], run_images, estimate_images,
+              lambda sec: [sec.config]),
+        Stage('segmentation', 'segmentation at each synthetic fraction, with seeds',
+              ['segmentation'], run_segmentation, estimate_segmentation,
+              lambda sec: [sec.config]),
+        Stage('report', 'report.md: figure, label and image metrics, table',
+              ['report.md', 'report'], run_report, estimate_report),
+    ]
