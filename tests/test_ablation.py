@@ -13,8 +13,10 @@ def test_ablation_runs_every_fraction_and_seed_then_skips_them(phantom_root, syn
     config = tmp_path / 'seg.py'
     config.write_text(TINY_SEG.format(repo=REPO, root=phantom_root))
     work = tmp_path / 'abl'
+    # --equal-updates: fraction 0.5 trains half the epochs (2 -> 1) of the real-only run.
     argv = [str(config), '--fractions', '0', '0.5', '--seeds', '0', '1', '--work-dir',
-            str(work), '--cfg-options', f'synthetic_root={synthetic_root}']
+            str(work), '--max-epochs', '2', '--equal-updates',
+            '--cfg-options', f'synthetic_root={synthetic_root}']
     assert synthetic_ablation.main(argv) == 0
     out = capsys.readouterr().out
     assert '[run 1/4] fraction 0, seed 0' in out and '[run 4/4] fraction 0.5, seed 1' in out
@@ -23,9 +25,10 @@ def test_ablation_runs_every_fraction_and_seed_then_skips_them(phantom_root, syn
     assert [(r['fraction'], r['seed'], r['num_synthetic']) for r in rows] == [
         ('0.0', '0', '0'), ('0.0', '1', '0'), ('0.5', '0', '16'), ('0.5', '1', '16')]
     assert all(r['num_real'] == '16' for r in rows)
+    assert [r['epochs'] for r in rows] == ['2', '2', '1', '1']
     assert all(r['image_mean_f1'] != '' and r['pixel_mean_f1'] != '' for r in rows)
     md = (work / 'results.md').read_text()
-    assert '| 50 % | 16 + 16 |' in md and '| 0 % | 16 + 0 |' in md and '+-' in md
+    assert '| 50 % | 16 + 16 | 1 |' in md and '| 0 % | 16 + 0 | 2 |' in md and '+-' in md
     assert (work / 'results.png').stat().st_size > 1000
     # A rerun trains nothing: every run is read back from its metrics.json.
     assert synthetic_ablation.main(argv) == 0

@@ -117,7 +117,7 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
     assert run_pipeline.main([str(config)]) == 0
     report = (work / 'report.md').read_text()
     for part in ('report/figure1.png', 'Grade accuracy', 'Label consistency',
-                 'FID / KID: not computed', '| 50 % | 24 + 24 |', '| segmentation |'):
+                 'FID / KID: not computed', '| 50 % | 24 + 24 | 1 |', '| segmentation |'):
         assert part in report, part
     assert (work / 'report' / 'figure1.png').is_file()
     assert len(read_meta(work / 'synthetic')) == 30

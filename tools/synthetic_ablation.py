@@ -10,7 +10,8 @@ real training split plus round(real * p / (1 - p)) synthetic pairs drawn by that
 tests it on the real held-out split, and writes DIR/results.csv (every run),
 DIR/results.md (the paper's Table 1(c): fraction, count, precision, recall, F1 as
 mean +- std over seeds; per-image and pixel-level) and DIR/results.png. Rerunning skips
-finished runs and resumes an interrupted one from its last checkpoint.
+finished runs and resumes an interrupted one from its last checkpoint. --equal-updates
+trains each fraction for about as many updates as the real-only run.
 """
 import argparse
 import sys
@@ -25,6 +26,10 @@ def parse_args(argv=None):
     p.add_argument('--fractions', nargs='+', type=float, default=[0, 0.25, 0.5, 0.75])
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     p.add_argument('--work-dir', help='default: work_dirs/ablation_<config name>')
+    p.add_argument('--max-epochs', type=int, help='override the config\'s epochs')
+    p.add_argument('--equal-updates', action='store_true',
+                   help='train fraction p for epochs x (1 - p): about as many updates as '
+                        'the real-only run (default: the same epochs, as the paper)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config keys, e.g. synthetic_root=DIR data_root=DIR')
     return p.parse_args(argv)
@@ -38,7 +43,8 @@ def main(argv=None):
     if bad:
         raise SystemExit(f'--fractions must be in [0, 1); got {bad}')
     work = args.work_dir or str(Path('work_dirs') / f'ablation_{Path(args.config).stem}')
-    run_ablation(args.config, work, args.fractions, args.seeds, dict(args.cfg_options))
+    run_ablation(args.config, work, args.fractions, args.seeds, dict(args.cfg_options),
+                 max_epochs=args.max_epochs, equal_updates=args.equal_updates)
     print((Path(work) / 'results.md').read_text())
     print(f'written: {work}/results.csv, results.md, results.png')
     return 0

@@ -11,16 +11,21 @@ image_size = 128  # translator and segmentation size; label maps are upsampled t
 
 # 1. Real data: the phantom, with 20 % of the training images' grades hidden (like
 #    IDRiD's segmentation images) so that the grade step has work to do.
-data = dict(source='phantom', num=150, size=image_size, seed=0, ungraded_fraction=0.2)
+data = dict(source='phantom', num=120, size=image_size, seed=0, ungraded_fraction=0.2)
 # 2. Grades for ungraded images (classifier on lesion-load features of the label maps).
 grades = dict(seed=0, size=64)
 # 3. Label ACGAN, then N maps per grade (uniform over grades 0-4).
-labels = dict(config='configs/acgan_labels_demo.py', max_iters=700, num_per_grade=40,
+# 60 per grade: the 75 % fraction needs 3 x 96 = 288 synthetic pairs.
+labels = dict(config='configs/acgan_labels_demo.py', max_iters=700, num_per_grade=60,
               seed=0)
 # 4. SPADE, trained on the real training pairs, translates the sampled maps.
-images = dict(config='configs/spade_fundus_demo.py', max_iters=400, batch_size=8)
-# 5. Segmentation at each synthetic fraction (synthetic / (real + synthetic)).
+images = dict(config='configs/spade_fundus_demo.py', max_iters=300, batch_size=8)
+# 5. Segmentation at each synthetic fraction (synthetic / (real + synthetic)), a fixed
+#    number of epochs as in the paper, so larger training sets also get more updates.
+#    Batch 4: the real-only run gets 24 updates per epoch (at batch 8 and 6 epochs it had
+#    not yet found the optic disc).
 segmentation = dict(config='configs/seg/unet_fundus_demo.py',
-                    fractions=[0, 0.25, 0.5, 0.75], seeds=[0], max_epochs=8)
+                    fractions=[0, 0.25, 0.5, 0.75], seeds=[0], max_epochs=10,
+                    cfg_options=dict(train_dataloader=dict(batch_size=4)))
 # 6. The report. FID / KID need a local Inception file (none in the demo).
 report = dict(examples_per_grade=2, inception_path=None)

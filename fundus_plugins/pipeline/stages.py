@@ -281,7 +281,8 @@ def run_segmentation(ctx) -> dict:
     opts = _model_options(ctx, sec.get('cfg_options'))
     opts.update(synthetic_root=str(ctx.path('synthetic')), image_size=ctx.cfg.image_size)
     run_ablation(sec.config, str(ctx.path('segmentation')), fractions, seeds, opts,
-                 log=ctx.log, max_epochs=sec.get('max_epochs'))
+                 log=ctx.log, max_epochs=sec.get('max_epochs'),
+                 equal_updates=sec.get('equal_updates', False))
     return {'runs': len(fractions) * len(seeds)}
 
 

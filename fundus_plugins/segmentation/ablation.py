@@ -3,6 +3,12 @@ fractions with several seeds, each tested on the real held-out split, then tabul
 (the paper's Table 1(c): fraction, synthetic count, precision, recall, F1, mean +- std
 over seeds) and plotted.
 
+By default every run trains for the config's epochs (the paper's protocol), so a larger
+training set also gets more parameter updates; ``equal_updates=True`` trains the run at
+fraction p for round(epochs x (1 - p)) epochs instead (at least 1), about the number of
+updates of the real-only run, which separates what the synthetic images add from what
+the longer training adds.
+
 Every run lives in ``WORK/p{fraction}_s{seed}/`` and ends with ``metrics.json``; a run
 whose ``metrics.json`` exists is not trained again, and an interrupted run resumes from
 its last checkpoint, so the whole ablation can be stopped and restarted.
@@ -27,7 +33,7 @@ def run_name(fraction: float, seed: int) -> str:
 
 
 def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
-             log=print, max_epochs: Optional[int] = None) -> dict:
+             log=print, max_epochs: Optional[int] = None, equal_updates: bool = False) -> dict:
     """Train and test one (fraction, seed); returns the metrics (also in metrics.json)."""
     from mmengine.runner.checkpoint import find_latest_checkpoint
 
@@ -38,6 +44,12 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
                                    synthetic_seed=seed))
     if max_epochs is not None:
         set_train_length(cfg, int(max_epochs))
+    epochs = cfg.train_cfg.get('max_epochs')
+    if equal_updates:
+        if epochs is None:
+            raise KeyError('equal_updates needs an epoch-based config (train_cfg.max_epochs)')
+        epochs = max(1, int(round(epochs * (1 - fraction))))
+        set_train_length(cfg, epochs)
     cfg.work_dir = str(work)
     cfg.randomness = dict(seed=seed)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # tested once, at the end
@@ -51,24 +63,28 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
     runner.train()
     metrics = {k: float(v) for k, v in runner.test().items()}
     metrics.update(fraction=fraction, seed=seed, num_real=num_real,
-                   num_synthetic=num_synthetic)
+                   num_synthetic=num_synthetic, epochs=epochs)
     (work / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     return metrics
 
 
 def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .25, .5, .75),
                  seeds: Sequence[int] = (0, 1, 2), cfg_options: Optional[dict] = None,
-                 log=print, max_epochs: Optional[int] = None) -> list[dict]:
+                 log=print, max_epochs: Optional[int] = None,
+                 equal_updates: bool = False) -> list[dict]:
     """Every (fraction, seed) run, trained or read back; then the tables and the plot.
-    ``max_epochs`` shortens (or lengthens) the config's schedule."""
+    ``max_epochs`` shortens (or lengthens) the config's schedule; ``equal_updates`` see
+    the module docstring."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     runs = [(f, s) for f in fractions for s in seeds]
-    results, spent, trained = [], 0.0, 0
+    # A run's cost grows with its training set: real / (1 - fraction) images.
+    cost = {f: 1.0 if equal_updates else 1.0 / (1.0 - f) for f in fractions}
+    results, spent, trained = [], 0.0, 0.0
     for i, (fraction, seed) in enumerate(runs, 1):
         run_dir = work / run_name(fraction, seed)
         done = run_dir / 'metrics.json'
-        left = len(runs) - i + 1
+        left = sum(cost[f] for f, _ in runs[i - 1:])
         eta = f', about {spent / trained * left / 60:.1f} min left' if trained else ''
         if done.is_file():
             log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}: done before '
@@ -78,9 +94,9 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
         log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{eta}')
         start = time.time()
         results.append(_run_one(config, fraction, seed, run_dir, cfg_options or {}, log,
-                                max_epochs))
+                                max_epochs, equal_updates))
         spent += time.time() - start
-        trained += 1
+        trained += cost[fraction]
         results[-1]['wall_s'] = round(time.time() - start, 1)
         done.write_text(json.dumps(results[-1], indent=2) + '\n')
     write_results(results, work)
@@ -93,7 +109,8 @@ def summarize(results: Sequence[dict]) -> list[dict]:
     for fraction in sorted({r['fraction'] for r in results}):
         group = [r for r in results if r['fraction'] == fraction]
         row = {'fraction': fraction, 'seeds': len(group),
-               'num_real': group[0]['num_real'], 'num_synthetic': group[0]['num_synthetic']}
+               'num_real': group[0]['num_real'], 'num_synthetic': group[0]['num_synthetic'],
+               'epochs': group[0].get('epochs')}
         for kind in KINDS:
             for score in SCORES:
                 vals = np.array([r.get(f'{kind}_mean_{score}', np.nan) for r in group],
@@ -118,16 +135,18 @@ def format_table(rows: Sequence[dict]) -> str:
               'pixel': 'Pixel-level scores (pooled over the test split; pixel_mean_*), %'}
     for kind in KINDS:
         lines += [f'**{titles[kind]}**', '',
-                  '| synthetic fraction | real + synthetic | precision | recall | F1 |',
-                  '|---|---|---|---|---|']
+                  '| synthetic fraction | real + synthetic | epochs | precision | recall | F1 |',
+                  '|---|---|---|---|---|---|']
         for r in rows:
             lines.append(f"| {r['fraction'] * 100:.0f} % | {r['num_real']} + "
-                         f"{r['num_synthetic']} | {_pm(r, kind, 'precision')} | "
+                         f"{r['num_synthetic']} | {r.get('epochs') or '-'} | "
+                         f"{_pm(r, kind, 'precision')} | "
                          f"{_pm(r, kind, 'recall')} | {_pm(r, kind, 'f1')} |")
         lines.append('')
     seeds = sorted({r['seeds'] for r in rows})
     lines.append(f'Seeds per fraction: {", ".join(map(str, seeds))}. Means are over the '
-                 'selected classes (OD and lesions; BG and RET excluded).')
+                 'selected classes (OD and lesions; BG and RET excluded); a class the model '
+                 'never predicts has no precision and is left out of the precision mean.')
     return '\n'.join(lines) + '\n'
 
 
