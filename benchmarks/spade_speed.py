@@ -21,13 +21,13 @@ def build(config, device, amp):
     from mmengine.registry import DefaultScope
 
     from fundus_plugins.apis import build_model, load_config
+    from fundus_plugins.runtime import enable_amp
 
     cfg = load_config(str(REPO / config))
     model = build_model(cfg).to(device)
+    if amp:
+        enable_amp(cfg)
     with DefaultScope.overwrite_default_scope('mmagic'):
-        if amp:
-            for k in ('generator', 'discriminator'):
-                cfg.optim_wrapper[k]['type'] = 'AmpOptimWrapper'
         optim = build_optim_wrapper(model, cfg.optim_wrapper)
     return model, optim
 

@@ -18,16 +18,8 @@ model = dict(
     loss_config=dict(lambda_l1=10.0))
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-4)))
 
-pair_pipeline = [
-    dict(type='LoadFundusPair'),
-    dict(type='ResizeFundus'),  # size: image_size
-    dict(type='RandomFlipFundus', prob=0.5),
-    dict(type='LabelToOneHot'),
-    dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),
-         with_grade=False),
-]
-train_dataloader = dict(batch_size=batch_size, num_workers=0, persistent_workers=False,
-                        dataset=dict(pipeline=pair_pipeline))
+# The base config's pair pipeline resizes to image_size (filled in by the tools).
+train_dataloader = dict(batch_size=batch_size, num_workers=0, persistent_workers=False)
 
 train_cfg = dict(max_iters=800)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=200))

@@ -92,6 +92,54 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
     bar.close()
 
 
+def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
+                        batch_size=32, sample_model='ema', grid_per_grade=8,
+                        overwrite=False, progress=True) -> list:
+    """Sample ``num_per_grade`` label maps of each grade (:func:`sample_label_maps`) and
+    write them as a label-only prepared layout at ``out`` (labels/, meta.csv with
+    grade_source=synthetic, classes.json) with grid.png, one row per grade. Returns the
+    meta rows."""
+    from pathlib import Path
+
+    from .datasets.layout import MetaRow, write_meta
+    from .datasets.prepare import init_layout, write_pair
+    from .visualization import save_rgb, tile_grid
+
+    classes = model.class_set
+    out = Path(out)
+    init_layout(out, classes, overwrite=overwrite, with_images=False)
+    rows, grid = [], {g: [] for g in grades}
+    for grade, i, label in sample_label_maps(model, grades, num_per_grade, scale, seed,
+                                             batch_size, sample_model, progress):
+        name = f'acgan_g{grade}_{i:05d}'
+        write_pair(out, name, None, label)
+        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train'))
+        if len(grid[grade]) < grid_per_grade:
+            grid[grade].append(classes.colorize(label))
+    write_meta(out, rows)
+    save_rgb(out / 'grid.png', tile_grid([grid[g] for g in grades],
+                                          row_titles=[f'grade {g}' for g in grades],
+                                          pad=2, classes=classes))
+    return rows
+
+
+def runner_for(cfg: Config, work_dir, no_val: bool = False, log=print):
+    """The runner of an already loaded ``cfg`` writing to ``work_dir``, resuming from the
+    latest checkpoint there when there is one; ``no_val`` drops the val loop."""
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+
+    from .runtime import build_runner
+
+    cfg.work_dir = str(work_dir)
+    if no_val:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    latest = find_latest_checkpoint(str(work_dir))
+    if latest:
+        log(f'resuming from {latest}')
+        cfg.resume, cfg.load_from = True, None
+    return build_runner(cfg)
+
+
 def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,
                          sample_model: str = 'ema'):
     """Yield uint8 RGB images (H, W, 3) for an iterable of uint8 label maps (H, W) in the

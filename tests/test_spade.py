@@ -3,7 +3,6 @@ translate and synthesize writing layouts the dataset reads back."""
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config

@@ -36,34 +36,19 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, load_config, sample_label_maps
-    from fundus_plugins.datasets.layout import MetaRow, write_meta
-    from fundus_plugins.datasets.prepare import init_layout, write_pair
-    from fundus_plugins.visualization import save_rgb, tile_grid
+    from fundus_plugins.apis import init_model, load_config, write_label_samples
 
     if args.num_per_grade < 1:
         raise SystemExit('--num-per-grade must be at least 1')
     cfg = load_config(args.config, args.cfg_options)
     model = init_model(cfg, args.checkpoint, args.device)
-    classes = model.class_set
     out = Path(args.out)
-    init_layout(out, classes, overwrite=args.overwrite, with_images=False)
     t0 = time.time()
-    rows, grid = [], {g: [] for g in args.grades}
-    for grade, i, label in sample_label_maps(model, args.grades, args.num_per_grade,
-                                             args.scale, args.seed, args.batch_size,
-                                             args.sample_model):
-        name = f'acgan_g{grade}_{i:05d}'
-        write_pair(out, name, None, label)
-        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train'))
-        if len(grid[grade]) < 8:
-            grid[grade].append(classes.colorize(label))
-    write_meta(out, rows)
-    save_rgb(out / 'grid.png', tile_grid([grid[g] for g in args.grades],
-                                          row_titles=[f'grade {g}' for g in args.grades],
-                                          pad=2, classes=classes))
-    size = rows and label.shape
-    print(f'{len(rows)} label maps ({size[1]} x {size[0]}) written to {out} in '
+    rows = write_label_samples(model, args.grades, args.num_per_grade, out, args.scale,
+                               args.seed, args.batch_size, args.sample_model,
+                               overwrite=args.overwrite)
+    side = int(model.generator.out_size * args.scale)  # F.interpolate floors
+    print(f'{len(rows)} label maps ({side} x {side}) written to {out} in '
           f'{time.time() - t0:.1f} s; grid: {out / "grid.png"}')
     return 0
 

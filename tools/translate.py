@@ -11,7 +11,6 @@ images/, labels/ (at the image size), meta.csv (grade_source=synthetic) and clas
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from mmengine.config import DictAction
 

@@ -17,9 +17,8 @@ def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=pri
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    for key in ('image_size',):
-        if key not in cfg:
-            raise KeyError(f'{config}: pipeline config needs a top-level {key!r}')
+    if 'image_size' not in cfg:
+        raise KeyError(f"{config}: pipeline config needs a top-level 'image_size'")
     work = work_dir or cfg.get('work_dir') or f'work_dirs/pipeline_{Path(config).stem}'
     return PipelineRunner(cfg, build_stages(), work, force, log).run()
 

@@ -72,10 +72,9 @@ def run_report(ctx) -> dict:
     quality = None
     if (real_run / 'metrics.json').is_file():
         from mmengine.runner.checkpoint import find_latest_checkpoint
-        opts = {'data_root': str(ctx.path('real')), 'image_size': ctx.cfg.image_size}
-        if 'lesion_classes' in ctx.cfg:
-            opts['lesion_classes'] = list(ctx.cfg.lesion_classes)
-        seg_cfg = load_config(seg.config, opts)
+        from .stages import _model_options
+        seg_cfg = load_config(seg.config, _model_options(
+            ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
         quality = measure_synthetic(seg_cfg, find_latest_checkpoint(str(real_run)),
                                     str(ctx.path('synthetic')), str(ctx.path('real')),
                                     sec.get('inception_path'), sec.get('device', 'cpu'),

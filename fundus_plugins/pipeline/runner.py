@@ -85,11 +85,12 @@ class PipelineRunner:
                                        ('lesion_classes', 'image_size')})).encode())
         for f in stage.files(section):
             p = Path(f)
-            h.update(p.read_bytes() if p.is_file() else f'missing:{f}'.encode())
-            # A config's _base_ files matter too: hash the merged config's text.
             if p.suffix == '.py' and p.is_file():
+                # The merged config: its _base_ files matter as much as the file itself.
                 from mmengine.config import Config
                 h.update(Config.fromfile(str(p)).pretty_text.encode())
+            else:
+                h.update(p.read_bytes() if p.is_file() else f'missing:{f}'.encode())
         h.update(upstream.encode())
         return h.hexdigest()[:16]
 
@@ -112,12 +113,10 @@ class PipelineRunner:
             fp = self.fingerprint(stage, upstream)
             state = self.read_state(stage.name)
             if rerun or stage.name in self.force or state is None or state['fingerprint'] != fp:
-                action = 'resume' if (state and state['fingerprint'] == fp and
-                                      state['status'] == 'running' and not rerun and
-                                      stage.name not in self.force) else 'run'
+                action = 'run'
             elif state['status'] == 'done' and self._outputs_present(stage):
                 action = 'skip'
-            else:
+            else:  # interrupted (running) with these settings, or its outputs were removed
                 action = 'resume' if state['status'] == 'running' else 'run'
             if action != 'skip':
                 rerun = True  # everything after a stage that runs runs too

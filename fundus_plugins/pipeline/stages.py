@@ -26,43 +26,32 @@ STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'segmentation', 'report')
 
 
 # ---------------------------------------------------------------------------- helpers
-def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
-           no_val: bool = True) -> str:
-    """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
-    last checkpoint when there is one); returns the final checkpoint's path."""
-    from mmengine.runner.checkpoint import find_latest_checkpoint
-
-    from ..apis import load_config
-    from ..runtime import build_runner, set_train_length
-
-    opts = dict(cfg_options or {})
-    opts.setdefault('data_root', str(ctx.path('real')))
-    if 'lesion_classes' in ctx.cfg:
-        opts.setdefault('lesion_classes', list(ctx.cfg.lesion_classes))
-    cfg = load_config(config, opts)
-    if length is not None:
-        set_train_length(cfg, int(length))
-    if no_val:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.work_dir = str(work_dir)
-    latest = find_latest_checkpoint(str(work_dir))
-    if latest:
-        ctx.log(f'resuming from {latest}')
-        cfg.resume, cfg.load_from = True, None
-    runner = build_runner(cfg)
-    runner.train()
-    ckpt = find_latest_checkpoint(str(work_dir))
-    if not ckpt:
-        raise RuntimeError(f'{work_dir}: training wrote no checkpoint')
-    return ckpt
-
-
 def _model_options(ctx, extra=None) -> dict:
+    """Config options that point a step's config at the pipeline's real data and
+    classes, plus ``extra``."""
     opts = {'data_root': str(ctx.path('real'))}
     if 'lesion_classes' in ctx.cfg:
         opts['lesion_classes'] = list(ctx.cfg.lesion_classes)
     opts.update(extra or {})
     return opts
+
+
+def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> str:
+    """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
+    last checkpoint when there is one, no val loop); returns the final checkpoint."""
+    from mmengine.runner.checkpoint import find_latest_checkpoint
+
+    from ..apis import load_config, runner_for
+    from ..runtime import set_train_length
+
+    cfg = load_config(config, _model_options(ctx, cfg_options))
+    if length is not None:
+        set_train_length(cfg, int(length))
+    runner_for(cfg, work_dir, no_val=True, log=ctx.log).train()
+    ckpt = find_latest_checkpoint(str(work_dir))
+    if not ckpt:
+        raise RuntimeError(f'{work_dir}: training wrote no checkpoint')
+    return ckpt
 
 
 # ---------------------------------------------------------------------------- 1 data
@@ -137,7 +126,7 @@ def predict_grades(src: Path, out: Path, seed: int = 0, size: int = 128) -> dict
 
     from ..classes import ClassSet
     from ..datasets.layout import read_classes, read_meta, write_meta
-    from ..evaluation.label_stats import GradeClassifier, MapSet, load_maps
+    from ..evaluation.label_stats import GradeClassifier, load_maps
 
     classes: ClassSet = read_classes(src)
     rows = read_meta(src)
@@ -160,16 +149,8 @@ def predict_grades(src: Path, out: Path, seed: int = 0, size: int = 128) -> dict
         result['test_accuracy'] = float(np.mean(clf.predict(test) == test.grades))
     except ValueError:
         result['test_accuracy'] = None
-    import cv2
-
-    from ..datasets.layout import label_path
-    maps = []
-    for r in ungraded:
-        lab = cv2.imread(str(label_path(src, r.name)), cv2.IMREAD_UNCHANGED)
-        if lab is None:
-            raise FileNotFoundError(f'{label_path(src, r.name)}: missing label map')
-        maps.append(cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST))
-    pred = clf.predict(MapSet.build(maps, [-1] * len(maps), classes))
+    every = load_maps(src, classes, size, grades_required=False)  # meta order, grade -1
+    pred = clf.predict(every.subset(every.grades == -1))          # = the ungraded rows
     grade_of = {r.name: int(g) for r, g in zip(ungraded, pred)}
     write_meta(out, [dataclasses.replace(r, grade=grade_of[r.name], grade_source='predicted')
                      if r.name in grade_of else r for r in rows])
@@ -204,11 +185,8 @@ def run_grades(ctx) -> dict:
 
 # ---------------------------------------------------------------------------- 3 labels
 def run_labels(ctx) -> dict:
-    from ..apis import init_model, load_config, sample_label_maps
-    from ..datasets.layout import MetaRow, write_meta
-    from ..datasets.prepare import init_layout, write_pair
+    from ..apis import init_model, load_config, write_label_samples
     from ..evaluation.label_stats import compare, format_report, load_maps
-    from ..visualization import save_rgb, tile_grid
 
     sec = ctx.section
     ctx.step(f'training the label ACGAN ({sec.config})', 3)
@@ -220,25 +198,13 @@ def run_labels(ctx) -> dict:
     scale = ctx.cfg.image_size / size
     n = sec.num_per_grade
     ctx.step(f'sampling {n} label maps per grade (x{scale:g} to {ctx.cfg.image_size} px)', 3)
-    out = init_layout(ctx.path('labels'), model.class_set, overwrite=True, with_images=False)
-    rows, small, grid = [], [], {g: [] for g in range(5)}
-    import cv2
-    for grade, i, label in sample_label_maps(model, range(5), n, scale, sec.get('seed', 0)):
-        name = f'acgan_g{grade}_{i:05d}'
-        write_pair(out, name, None, label)
-        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train'))
-        small.append(cv2.resize(label, (size, size), interpolation=cv2.INTER_NEAREST))
-        if len(grid[grade]) < 6:
-            grid[grade].append(model.class_set.colorize(label))
-    write_meta(out, rows)
-    save_rgb(out / 'grid.png', tile_grid([grid[g] for g in range(5)],
-                                          row_titles=[f'grade {g}' for g in range(5)],
-                                          pad=2, classes=model.class_set))
+    out = ctx.path('labels')
+    rows = write_label_samples(model, list(range(5)), n, out, scale, sec.get('seed', 0),
+                               grid_per_grade=6, overwrite=True)
     ctx.step(f'comparing them with the real maps at {size} px', 3)
-    from ..evaluation.label_stats import MapSet
-    generated = MapSet.build(small, [r.grade for r in rows], model.class_set)
     real = ctx.path('real')
-    res = compare(generated, load_maps(real, model.class_set, size, split='train'),
+    res = compare(load_maps(out, model.class_set, size),
+                  load_maps(real, model.class_set, size, split='train'),
                   load_maps(real, model.class_set, size, split='test'), model.class_set,
                   seed=sec.get('seed', 0))
     (out / 'analysis.md').write_text(format_report(res))
@@ -288,7 +254,7 @@ def run_segmentation(ctx) -> dict:
 
 def estimate_segmentation(cfg) -> float:
     sec = cfg.segmentation
-    n_real = 0.8 * cfg.data.get('num', 600) * (1 - cfg.data.get('ungraded_fraction', 0) * 0)
+    n_real = 0.8 * cfg.data.get('num', 600)
     epochs = sec.get('max_epochs') or 30
     images = sum(n_real / (1 - f) for f in sec.get('fractions', [0, .25, .5, .75]))
     return len(sec.get('seeds', [0])) * (images * epochs / 22.0 + 12 * len(

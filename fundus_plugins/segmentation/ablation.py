@@ -34,11 +34,9 @@ def run_name(fraction: float, seed: int) -> str:
 
 def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
              log=print, max_epochs: Optional[int] = None, equal_updates: bool = False) -> dict:
-    """Train and test one (fraction, seed); returns the metrics (also in metrics.json)."""
-    from mmengine.runner.checkpoint import find_latest_checkpoint
-
-    from ..apis import load_config
-    from ..runtime import build_runner, set_train_length
+    """Train and test one (fraction, seed); returns its metrics."""
+    from ..apis import load_config, runner_for
+    from ..runtime import set_train_length
 
     cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
                                    synthetic_seed=seed))
@@ -50,13 +48,9 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
             raise KeyError('equal_updates needs an epoch-based config (train_cfg.max_epochs)')
         epochs = max(1, int(round(epochs * (1 - fraction))))
         set_train_length(cfg, epochs)
-    cfg.work_dir = str(work)
     cfg.randomness = dict(seed=seed)
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None  # tested once, at the end
-    if find_latest_checkpoint(str(work)):
-        cfg.resume, cfg.load_from = True, None
-        log(f'  resuming from {find_latest_checkpoint(str(work))}')
-    runner = build_runner(cfg)
+    # Tested once, at the end, rather than validated during training.
+    runner = runner_for(cfg, work, no_val=True, log=lambda m: log(f'  {m}'))
     dataset = runner.train_dataloader.dataset
     num_synthetic = dataset.num_synthetic
     num_real = len(dataset) - num_synthetic
@@ -64,7 +58,6 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
     metrics = {k: float(v) for k, v in runner.test().items()}
     metrics.update(fraction=fraction, seed=seed, num_real=num_real,
                    num_synthetic=num_synthetic, epochs=epochs)
-    (work / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     return metrics
 
 
