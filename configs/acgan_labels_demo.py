@@ -1,5 +1,5 @@
 # The label ACGAN of configs/acgan_labels.py, tiny: 64 x 64 phantom label maps, small
-# networks, trainable on a 2-core CPU in a few minutes. Data: `make demo` writes the
+# networks, trainable on a 2-core CPU in a few minutes. Data: `make phantom` writes the
 # phantom to work_dirs/demo/phantom (or: tools/make_phantom.py --num 200 --size 256 ...).
 #
 #   python tools/train.py configs/acgan_labels_demo.py

@@ -2,7 +2,7 @@
 # networks (ngf 8, SPADE hidden 16), 800 iterations: about 9 minutes on a 2-core CPU.
 # Without VGG weights on a CPU, an L1 term (weight 10, our addition; off in the paper
 # config) and G lr 2e-4 get optic disc, macula and lesions right within these
-# iterations. Data: `make demo` writes the phantom to work_dirs/demo/phantom.
+# iterations. Data: `make phantom` writes the phantom to work_dirs/demo/phantom.
 #
 #   python tools/train.py configs/spade_fundus_demo.py
 _base_ = ['./spade_fundus.py']
