@@ -11,7 +11,8 @@ from mmengine.optim import OptimWrapper
 from fundus_plugins.datasets import FundusDataset, read_meta
 from fundus_plugins.models.spade import (SPADEGAN, MultiscaleDiscriminator, SPADEGenerator,
                                          od_edges, onehot_from_labels)
-from fundus_plugins.models.spade.losses import VGGPerceptualLoss, build_vgg19_features
+from fundus_plugins.models.spade.losses import (VGGPerceptualLoss, build_vgg19_features,
+                                                pooled_l1_loss)
 from fundus_plugins.runtime import build_runner
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,6 +94,17 @@ def test_l1_term_when_asked_and_unknown_loss_keys_refused():
     assert float(logs['loss_g_l1'].detach()) > 0
     with pytest.raises(KeyError, match='lambda_l2'):
         _small(loss_config=dict(lambda_l2=1.0))
+    with pytest.raises(ValueError, match='l1_pool must be an integer'):
+        _small(loss_config=dict(lambda_l1=1.0, l1_pool=0))
+
+
+def test_pooled_l1_compares_block_means_only():
+    real = torch.zeros(1, 3, 8, 8)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 2 - 1.0  # +-1
+    fake = real + 0.5 * checker                       # detail that averages out per 2x2
+    assert float(pooled_l1_loss(fake, real, 1)) == pytest.approx(0.5)
+    assert float(pooled_l1_loss(fake, real, 2)) == pytest.approx(0.0)
+    assert float(pooled_l1_loss(real + 0.25, real, 4)) == pytest.approx(0.25)
 
 
 def test_vgg_absent_is_handled_and_said(tmp_path, caplog):

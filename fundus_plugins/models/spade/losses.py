@@ -49,6 +49,13 @@ def feature_matching_loss(preds_fake: List[List[torch.Tensor]],
     return loss / len(preds_fake)
 
 
+def pooled_l1_loss(fake: torch.Tensor, real: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """L1 between the means of ``pool`` x ``pool`` blocks (pool 1: pixel-wise L1)."""
+    if pool > 1:
+        fake, real = F.avg_pool2d(fake, pool), F.avg_pool2d(real, pool)
+    return F.l1_loss(fake, real)
+
+
 def kld_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 

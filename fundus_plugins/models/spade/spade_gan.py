@@ -6,10 +6,12 @@ Training follows NVlabs/SPADE ``pix2pix_model.py`` on mmagic's ``BaseGAN.train_s
     L_D = hinge_D(D(m, x), D(m, G(m)))
     L_G = hinge_G(D(m, G(m))) + 10 * FM(D(m, G(m)), D(m, x)) + 10 * VGG(G(m), x)
           [+ 0.05 * KL(E(x))]         # with the VAE (the generator's style encoder)
-          [+ lambda_l1 * |G(m) - x|_1]  # off (0) in the paper config
+          [+ lambda_l1 * |P(G(m)) - P(x)|_1]  # off (0) in the paper config
 
 where m is the label input and D sees the image concatenated to m. The L1 term is our
-addition (pix2pix's), for short runs without VGG weights such as the CPU demo. The
+addition (pix2pix's), for short runs without VGG weights such as the CPU demo; P is
+average pooling over ``l1_pool`` x ``l1_pool`` blocks (1, the default: none), which
+compares colours and blobs but not where fine detail lies. The
 learning rates follow SPADE's TTUR in the configs (G: lr / 2, D: lr * 2, Adam betas
 (0, 0.9)).
 """
@@ -28,9 +30,10 @@ from mmengine.registry import DefaultScope
 from ...classes import resolve_classes
 from ..data_preprocessor import FundusDataPreprocessor
 from .losses import (VGGPerceptualLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss,
-                     kld_loss)
+                     kld_loss, pooled_l1_loss)
 
-DEFAULT_LOSS = dict(lambda_feat=10.0, lambda_vgg=10.0, lambda_kld=0.05, lambda_l1=0.0)
+DEFAULT_LOSS = dict(lambda_feat=10.0, lambda_vgg=10.0, lambda_kld=0.05, lambda_l1=0.0,
+                    l1_pool=1)
 
 
 def od_edges(od: torch.Tensor) -> torch.Tensor:
@@ -55,7 +58,8 @@ class SPADEGAN(BaseGAN):
         discriminator: ``MultiscaleDiscriminator`` config (``input_nc`` follows too).
         ema_config: mmagic EMA config for the generator.
         loss_config: ``lambda_feat`` (10), ``lambda_vgg`` (10), ``lambda_kld`` (0.05),
-            ``lambda_l1`` (0: off).
+            ``lambda_l1`` (0: off), ``l1_pool`` (1: pixel-wise L1; k: L1 of k x k block
+            means).
         vgg_weights: local path of torchvision's VGG19 weights for the perceptual loss;
             None or a missing file: no VGG loss (said once in the log).
         classes: the config's class list.
@@ -86,6 +90,10 @@ class SPADEGAN(BaseGAN):
         if unknown:
             raise KeyError(f'SPADEGAN.loss_config: unknown key(s) {sorted(unknown)}; expected '
                            f'some of {sorted(DEFAULT_LOSS)}')
+        pool = loss_config['l1_pool']
+        if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
+            raise ValueError(f'SPADEGAN.loss_config.l1_pool must be an integer >= 1 (1: '
+                             f'pixel-wise L1), got {pool!r}')
         if data_preprocessor is None:
             data_preprocessor = FundusDataPreprocessor(image_keys=('img',))
         # Sub-module configs are mmagic's, whatever scope this model is built in.
@@ -148,7 +156,8 @@ class SPADEGAN(BaseGAN):
         if self.vgg_loss.available:
             losses['loss_g_vgg'] = cfg['lambda_vgg'] * self.vgg_loss(fake, real)
         if cfg['lambda_l1'] > 0:
-            losses['loss_g_l1'] = cfg['lambda_l1'] * F.l1_loss(fake, real)
+            losses['loss_g_l1'] = cfg['lambda_l1'] * pooled_l1_loss(fake, real,
+                                                                    cfg['l1_pool'])
         if mu is not None:
             losses['loss_g_kld'] = cfg['lambda_kld'] * kld_loss(mu, logvar)
         loss, log_vars = self.parse_losses(losses)
