@@ -72,7 +72,9 @@ param_scheduler = dict(
     discriminator=dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
                        begin=max_iters // 2, end=max_iters))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_begin=1, val_interval=2000)
+# Resuming skips the trained batches by their indices (mmengine's loop loads them).
+train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters, val_begin=1,
+                 val_interval=2000)
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')
 label_metrics = [dict(type='LabelMapMetric', fake_nums=500,

@@ -45,7 +45,8 @@ optim_wrapper = dict(
     generator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.0, 0.9))),
     discriminator=dict(optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=100000)
+# Resuming skips the trained batches by their indices (mmengine's loop loads them).
+train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=100000)
 val_cfg = None
 val_dataloader = None
 val_evaluator = None
