@@ -4,7 +4,7 @@
     python tools/synthesize.py --label-config configs/acgan_labels_demo.py \\
         --label-checkpoint work_dirs/acgan_labels_demo/iter_3000.pth \\
         --spade-config configs/spade_fundus_demo.py \\
-        --spade-checkpoint work_dirs/spade_fundus_demo/iter_800.pth \\
+        --spade-checkpoint work_dirs/spade_fundus_demo/iter_4000.pth \\
         --num-per-grade 50 --out work_dirs/demo/synthetic [--seed 0]
 
 The label ACGAN samples maps of each grade; they are upsampled to the translator's size
