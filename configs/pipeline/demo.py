@@ -19,7 +19,10 @@ grades = dict(seed=0, size=64)
 labels = dict(config='configs/acgan_labels_demo.py', max_iters=700, num_per_grade=60,
               seed=0)
 # 4. SPADE, trained on the real training pairs, translates the sampled maps.
-images = dict(config='configs/spade_fundus_demo.py', max_iters=300, batch_size=8)
+#    Trained at batch 8 (the demo config's own runs use batch 4 for 4000 iterations);
+#    batch_size is the translation batch.
+images = dict(config='configs/spade_fundus_demo.py', max_iters=300, batch_size=8,
+              cfg_options={'train_dataloader.batch_size': 8})
 # 5. Segmentation at each synthetic fraction (synthetic / (real + synthetic)), a fixed
 #    number of epochs as in the paper, so larger training sets also get more updates.
 #    Batch 4: the real-only run gets 24 updates per epoch (at batch 8 and 6 epochs it had
