@@ -88,19 +88,16 @@ class FastResumeIterBasedTrainLoop(IterBasedTrainLoop):
     """
 
     def run(self):
-        if self._iter > 0:
+        loader = fast_forward_loader(self.dataloader, self._iter) if self._iter > 0 else None
+        if loader is not None:
             old = self.dataloader_iterator._iterator
-            if hasattr(old, '_shutdown_workers'):  # before the sampler restarts
+            if hasattr(old, '_shutdown_workers'):  # it must not draw from the sampler again
                 old._shutdown_workers()
-            loader = fast_forward_loader(self.dataloader, self._iter)
-            if loader is None:
-                self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
-            else:
-                self.dataloader = loader
-                self.dataloader_iterator = _Skipped(_InfiniteDataloaderIterator(loader),
-                                                    self._iter)
-                print_log(f'Resuming at iteration {self._iter}: the {self._iter} batches '
-                          'already trained on are skipped by their indices, not loaded '
-                          "(mmengine's 'Advance dataloader' warning next is about them)",
-                          logger='current')
+            self.dataloader = loader
+            self.dataloader_iterator = _Skipped(_InfiniteDataloaderIterator(loader),
+                                                self._iter)
+            print_log(f'Resuming at iteration {self._iter}: the {self._iter} batches '
+                      'already trained on are skipped by their indices, not loaded '
+                      "(mmengine's 'Advance dataloader' warning next is about them)",
+                      logger='current')
         return super().run()
