@@ -16,14 +16,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build(config, device, amp):
+def build(config, device, amp, no_vgg=False):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
     from fundus_plugins.apis import build_model, load_config
     from fundus_plugins.runtime import enable_amp
 
-    cfg = load_config(str(REPO / config))
+    cfg = load_config(str(REPO / config),
+                      {'model.loss_config.lambda_vgg': 0.0} if no_vgg else None)
     model = build_model(cfg).to(device)
     if amp:
         enable_amp(cfg)
@@ -78,16 +79,20 @@ def main():
     p.add_argument('--iters', type=int, default=3)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--amp', action='store_true')
+    p.add_argument('--no-vgg', action='store_true',
+                   help='train without the VGG perceptual term (the paper config needs '
+                        'its weights: torch hub cache or vgg_weights)')
     args = p.parse_args()
     runs = [('configs/spade_fundus_demo.py', 8), ('configs/spade_fundus.py', 1)]
     rows = []
     for config, n in runs:
-        model, optim = build(config, args.device, args.amp)
+        model, optim = build(config, args.device, args.amp, args.no_vgg)
         dt = bench_train(model, optim, n, args.iters, args.device)
         ips = bench_translate(model, max(n, 4), args.iters, args.device, args.amp)
         mem = torch.cuda.max_memory_allocated() / 2**30 if args.device == 'cuda' else float('nan')
         rows.append((config, model.generator.out_size, n, 1 / dt, dt, ips, mem))
-    print(f'device: {args.device}, threads: {torch.get_num_threads()}, amp: {args.amp}')
+    print(f'device: {args.device}, threads: {torch.get_num_threads()}, amp: {args.amp}, '
+          f'VGG term: {"off" if args.no_vgg else "as configured"}')
     print('| config | size | train batch | train it/s | s/it | translate img/s | peak GPU GiB |')
     print('|---|---|---|---|---|---|---|')
     for r in rows:

@@ -13,9 +13,15 @@ lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
 data_root = 'data/idrid_fgadr'
 image_size = 512
 batch_size = 4  # per process (SPADE used 1 per GPU at 512 x 512 on its data sets)
-# Local path of torchvision's VGG19 weights (vgg19-dcbb9e9d.pth); without the file the
-# VGG perceptual loss is off and training says so. Nothing is downloaded.
-vgg_weights = 'data/weights/vgg19-dcbb9e9d.pth'
+# VGG19 weights of the perceptual loss (SPADE's, weight 10). 'torchvision': torchvision's
+# ImageNet VGG19 (vgg19-dcbb9e9d.pth) from torch hub's cache
+# (torch.hub.get_dir()/checkpoints, i.e. $TORCH_HOME/hub/checkpoints, by default
+# ~/.cache/torch/hub/checkpoints), downloaded there when absent and online: the file any
+# torchvision user already has. Offline, copy the file there, or set vgg_weights to a local
+# path. If the weights cannot be had, building the model stops with an error that says so,
+# before training; model.loss_config.lambda_vgg=0 (or vgg_weights=None) trains without
+# the term.
+vgg_weights = 'torchvision'
 
 model = dict(
     type='SPADEGAN',

@@ -2,10 +2,12 @@
 # networks (ngf 8, SPADE hidden 16), batch 4, 4000 iterations: 27 minutes on a 2-core
 # CPU. Optic disc, macula and lesions are right within the first 800 iterations; the
 # vessels, which no label map holds, come from the adversarial term alone and take the
-# rest: a vessel tree out of the disc by 3200-4000 (README, step 2). Without VGG weights on a
-# CPU, an L1 term (weight 10, our addition; off in the paper config) and G lr 2e-4 get
-# the coarse picture right early. Data: `make phantom` writes the phantom to
-# work_dirs/demo/phantom.
+# rest: a vessel tree out of the disc by 3200-4000 (README, step 2). The VGG perceptual
+# term is off (lambda_vgg=0: no weights are loaded, so the demo and the tests run offline);
+# instead an L1 term (weight 10, our addition; off in the paper config) and G lr 2e-4 get
+# the coarse picture right early. `--cfg-options model.loss_config.lambda_vgg=10` turns
+# VGG back on (torchvision's weights, see spade_fundus.py). Data: `make phantom` writes
+# the phantom to work_dirs/demo/phantom.
 #
 #   python tools/train.py configs/spade_fundus_demo.py
 #   python tools/train.py configs/spade_fundus_demo.py --cfg-options train_cfg.max_iters=800
@@ -19,7 +21,7 @@ model = dict(
     generator=dict(ngf=8, spade_hidden=16),
     discriminator=dict(ndf=16, n_layers_D=3),
     ema_config=dict(momentum=0.01),
-    loss_config=dict(lambda_l1=10.0))
+    loss_config=dict(lambda_l1=10.0, lambda_vgg=0.0))
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-4)))
 
 # The base config's pair pipeline resizes to image_size (filled in by the tools).

@@ -1,5 +1,6 @@
-"""SPADE translator: shapes, discriminator features, losses, VGG on/off, training,
-translate and synthesize writing layouts the dataset reads back."""
+"""SPADE translator: shapes, discriminator features, losses, VGG on/off (where its weights
+come from: test_pretrained.py), training, translate and synthesize writing layouts the
+dataset reads back."""
 import sys
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def test_od_edges_and_label_input():
 
 def _small(**kw):
     kw.setdefault('classes', ['OD', 'EX'])
+    kw.setdefault('vgg_weights', None)  # no VGG unless a test gives weights (offline)
     return SPADEGAN(generator=dict(type='SPADEGenerator', out_size=32, ngf=4),
                     discriminator=dict(type='MultiscaleDiscriminator', ndf=4, n_layers_D=3),
                     **kw)
@@ -107,16 +109,18 @@ def test_pooled_l1_compares_block_means_only():
     assert float(pooled_l1_loss(real + 0.25, real, 4)) == pytest.approx(0.25)
 
 
-def test_vgg_absent_is_handled_and_said(tmp_path, caplog):
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('spade_test')
-    loss = VGGPerceptualLoss(str(tmp_path / 'missing.pth'))
+def test_vgg_off_missing_or_wrong(tmp_path):
+    loss = VGGPerceptualLoss(None)
     assert not loss.available
     assert float(loss(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))) == 0
-    m = _small()
+    m = _small()  # vgg_weights=None: no perceptual term
     logs = m.train_generator(_batch(), None,
                              OptimWrapper(torch.optim.Adam(m.generator.parameters(), 1e-4)))
     assert 'loss_g_vgg' not in logs and 'loss_g_feat' in logs
+    with pytest.raises(FileNotFoundError, match='missing.pth not found'):
+        VGGPerceptualLoss(str(tmp_path / 'missing.pth'))   # no silent switch-off
+    with pytest.raises(ValueError, match='lambda_vgg must be a number >= 0'):
+        _small(loss_config=dict(lambda_vgg=-1.0))
     bad = tmp_path / 'bad.pth'
     torch.save({'features.0.weight': torch.zeros(1)}, bad)
     with pytest.raises(ValueError, match='bad.pth: not VGG19 weights'):

@@ -2,14 +2,16 @@
 """Measure a synthetic dataset: label consistency and FID / KID.
 
     python tools/measure_synthetic.py SEG_CONFIG SEG_CHECKPOINT \\
-        --synthetic DIR --real ROOT [--inception inception-2015-12-05.pt]
+        --synthetic DIR --real ROOT [--inception auto | inception-2015-12-05.pt]
 
 SEG_CONFIG / SEG_CHECKPOINT: a segmentation model trained on real images only (e.g.
 configs/seg/unet_fundus_demo.py). It segments the synthetic images; per-class precision,
 recall, F1 and IoU against the label maps they were made from are reported beside the
 same model's scores on the real test split (the ceiling). FID and KID against the real
-test images need a local Inception file (--inception, or `inception_path` in the seg
-config); without one the report says they were not computed. Writes
+test images need StyleGAN's TorchScript Inception (--inception, or `inception_path` in
+the seg config): a local file, or 'auto' for mmagic's cache
+(~/.cache/openmmlab/mmagic/inception-2015-12-05.pt, downloaded there when online).
+Without it the report says they were not computed and where to put the file. Writes
 DIR/quality.md and DIR/quality.json (or --out PREFIX).
 """
 import argparse
@@ -24,7 +26,11 @@ def parse_args(argv=None):
     p.add_argument('checkpoint')
     p.add_argument('--synthetic', required=True, help='prepared layout of synthetic pairs')
     p.add_argument('--real', required=True, help='prepared real root (its test split)')
-    p.add_argument('--inception', help='local TorchScript Inception (FID / KID)')
+    p.add_argument('--inception',
+                   help="StyleGAN's TorchScript Inception for FID / KID: a local "
+                        "inception-2015-12-05.pt, 'auto' (mmagic's cache, downloaded "
+                        "there when online) or a URL (default: the config's "
+                        "inception_path)")
     p.add_argument('--device', default='cpu')
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--out', help='output prefix (default SYNTHETIC/quality)')

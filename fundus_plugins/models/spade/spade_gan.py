@@ -8,12 +8,13 @@ Training follows NVlabs/SPADE ``pix2pix_model.py`` on mmagic's ``BaseGAN.train_s
           [+ 0.05 * KL(E(x))]         # with the VAE (the generator's style encoder)
           [+ lambda_l1 * |P(G(m)) - P(x)|_1]  # off (0) in the paper config
 
-where m is the label input and D sees the image concatenated to m. The L1 term is our
-addition (pix2pix's), for short runs without VGG weights such as the CPU demo; P is
-average pooling over ``l1_pool`` x ``l1_pool`` blocks (1, the default: none), which
-compares colours and blobs but not where fine detail lies. The
-learning rates follow SPADE's TTUR in the configs (G: lr / 2, D: lr * 2, Adam betas
-(0, 0.9)).
+where m is the label input and D sees the image concatenated to m. The VGG term uses
+torchvision's ImageNet VGG19 weights (``vgg_weights``, see :mod:`.losses`); building the
+model fails, saying where to put the file, when they are asked for and cannot be had.
+The L1 term is our addition (pix2pix's), for short runs without VGG such as the CPU
+demo; P is average pooling over ``l1_pool`` x ``l1_pool`` blocks (1, the default: none),
+which compares colours and blobs but not where fine detail lies. The learning rates
+follow SPADE's TTUR in the configs (G: lr / 2, D: lr * 2, Adam betas (0, 0.9)).
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ import torch.nn.functional as F
 from mmagic.models.base_models import BaseGAN
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
+from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
 from ...classes import resolve_classes
 from ..data_preprocessor import FundusDataPreprocessor
-from .losses import (VGGPerceptualLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss,
-                     kld_loss, pooled_l1_loss)
+from .losses import (TORCHVISION, VGGPerceptualLoss, feature_matching_loss, hinge_d_loss,
+                     hinge_g_loss, kld_loss, pooled_l1_loss)
 
 DEFAULT_LOSS = dict(lambda_feat=10.0, lambda_vgg=10.0, lambda_kld=0.05, lambda_l1=0.0,
                     l1_pool=1)
@@ -60,8 +62,13 @@ class SPADEGAN(BaseGAN):
         loss_config: ``lambda_feat`` (10), ``lambda_vgg`` (10), ``lambda_kld`` (0.05),
             ``lambda_l1`` (0: off), ``l1_pool`` (1: pixel-wise L1; k: L1 of k x k block
             means).
-        vgg_weights: local path of torchvision's VGG19 weights for the perceptual loss;
-            None or a missing file: no VGG loss (said once in the log).
+        vgg_weights: torchvision's ImageNet VGG19 weights for the perceptual loss:
+            ``'torchvision'`` (the default: torch hub's cache,
+            ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth``, downloaded there when
+            absent and online), the path of a local copy, or None (no perceptual term).
+            With ``lambda_vgg`` > 0, weights that cannot be had (offline and not cached, a
+            missing file) are an error, raised here, before any training, that says
+            where to put the file; with ``lambda_vgg`` 0 nothing is loaded.
         classes: the config's class list.
         use_od_edge: add the optic disc's edge map as one more input channel (SPADE's
             instance edges; the paper's code used the OD channel).
@@ -70,7 +77,7 @@ class SPADEGAN(BaseGAN):
     def __init__(self, generator: dict, discriminator: dict,
                  data_preprocessor: Optional[dict] = None, ema_config: Optional[dict] = None,
                  loss_config: Optional[dict] = None, classes: Optional[Sequence] = None,
-                 use_od_edge: bool = True, vgg_weights: Optional[str] = None):
+                 use_od_edge: bool = True, vgg_weights: Optional[str] = TORCHVISION):
         self.class_set = resolve_classes(classes)
         if use_od_edge and 'OD' not in self.class_set.codes:
             raise ValueError('SPADEGAN.use_od_edge needs OD in the class list; set '
@@ -94,12 +101,23 @@ class SPADEGAN(BaseGAN):
         if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
             raise ValueError(f'SPADEGAN.loss_config.l1_pool must be an integer >= 1 (1: '
                              f'pixel-wise L1), got {pool!r}')
+        lam = loss_config['lambda_vgg']
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:
+            raise ValueError(f'SPADEGAN.loss_config.lambda_vgg must be a number >= 0 (0: no '
+                             f'VGG perceptual term), got {lam!r}')
         if data_preprocessor is None:
             data_preprocessor = FundusDataPreprocessor(image_keys=('img',))
         # Sub-module configs are mmagic's, whatever scope this model is built in.
         with DefaultScope.overwrite_default_scope('mmagic'):
             super().__init__(generator, discriminator, data_preprocessor, 1, 1, None, ema_config,
                              loss_config)
+        if lam == 0:
+            print_log('VGG perceptual loss is off (loss_config lambda_vgg=0)',
+                      logger='current')
+            vgg_weights = None
+        elif vgg_weights is None:
+            print_log(f'VGG perceptual loss is off (vgg_weights=None), although '
+                      f'lambda_vgg={lam}', logger='current', level=30)
         self.vgg_loss = VGGPerceptualLoss(vgg_weights)
 
     # ----------------------------------------------------------------------------------
