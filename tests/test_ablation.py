@@ -26,7 +26,8 @@ def test_ablation_runs_every_fraction_and_seed_then_skips_them(phantom_root, syn
         ('0.0', '0', '0'), ('0.0', '1', '0'), ('0.5', '0', '16'), ('0.5', '1', '16')]
     assert all(r['num_real'] == '16' for r in rows)
     assert [r['epochs'] for r in rows] == ['2', '2', '1', '1']
-    assert all(r['image_mean_f1'] != '' and r['pixel_mean_f1'] != '' for r in rows)
+    assert all(r['paper_f1'] != '' and r['image_lesion_mean_f1'] != ''
+               and r['pixel_lesion_mean_f1'] != '' for r in rows)
     md = (work / 'results.md').read_text()
     assert '| 50 % | 16 + 16 | 1 |' in md and '| 0 % | 16 + 0 | 2 |' in md and '+-' in md
     assert (work / 'results.png').stat().st_size > 1000

@@ -11,7 +11,8 @@ from mmengine.structures import PixelData
 from fundus_plugins.apis import build_model, load_config
 from fundus_plugins.datasets import read_meta, write_meta
 from fundus_plugins.segmentation import (FundusSegDataset, LesionImageMetric,
-                                         LesionPixelMetric, synthetic_count)
+                                         LesionPixelMetric, PaperLesionMetric,
+                                         synthetic_count)
 
 from conftest import REPO
 
@@ -65,10 +66,14 @@ def test_the_test_split_stays_real(phantom_root, synthetic_root, tmp_path):
         _seg(bad, split='test')
 
 
-def _sample(truth, pred):
+def _sample(truth, pred, annotated=None, logits=None):
     s = SegDataSample()
     s.gt_sem_seg = PixelData(data=torch.as_tensor(truth)[None])
     s.pred_sem_seg = PixelData(data=torch.as_tensor(pred)[None])
+    if logits is not None:
+        s.seg_logits = PixelData(data=torch.as_tensor(logits))
+    if annotated is not None:
+        s.set_metainfo(dict(annotated=annotated))
     return s.to_dict()
 
 
@@ -78,32 +83,102 @@ IMG1 = (np.array([[2, 2, 3, 3], [1, 1, 1, 0]]), np.array([[2, 1, 3, 1], [3, 1, 1
 IMG2 = (np.array([[1, 1, 1, 1], [1, 1, 1, 0]]), np.array([[1, 1, 3, 3], [1, 1, 1, 0]]))
 
 
-def _run(metric):
-    metric.dataset_meta = dict(classes=('BG', 'RET', 'OD', 'EX'))
-    metric.process({}, [_sample(*IMG1), _sample(*IMG2)])
+def _run(metric, samples=None, classes=('BG', 'RET', 'OD', 'EX')):
+    metric.dataset_meta = dict(classes=classes)
+    metric.process({}, samples or [_sample(*IMG1), _sample(*IMG2)])
     return metric.compute_metrics(metric.results)
 
 
-def test_pixel_metric_pools_pixels_and_returns_every_class():
+def test_pixel_metric_pools_pixels_and_reports_the_disc_on_its_own():
     m = _run(LesionPixelMetric())
     # OD: tp 1, fp 0, fn 1. EX: tp 1, fp 1 + 2, fn 1.
     assert m['pixel_precision/OD'] == 100 and m['pixel_recall/OD'] == 50
     assert m['pixel_f1/OD'] == pytest.approx(66.67)
     assert m['pixel_precision/EX'] == 25 and m['pixel_recall/EX'] == 50
     assert m['pixel_f1/EX'] == pytest.approx(33.33)
-    assert m['pixel_mean_f1'] == pytest.approx(50.0)  # OD and EX; BG, RET left out
-    assert 'mIoU' in m and 'mFscore' in m
+    assert m['pixel_iou/EX'] == 20
+    assert m['pixel_lesion_mean_f1'] == pytest.approx(33.33)  # EX only: OD is separate
+    assert m['pixel_images/OD'] == 2 and 'pixel_f1/RET' not in m
+    assert 'mIoU' in m and m['aAcc'] == pytest.approx(100 * 11 / 16, abs=0.01)
+    # With the disc among the lesions, as before the split: the mean of OD and EX.
+    m = _run(LesionPixelMetric(separate_classes=()))
+    assert m['pixel_lesion_mean_f1'] == pytest.approx(50.0)
 
 
 def test_image_metric_averages_images_with_the_empty_rule():
     m = _run(LesionImageMetric())
     # OD only counts image 1 (image 2 has neither truth nor prediction).
     assert m['image_precision/OD'] == 100 and m['image_recall/OD'] == 50
+    assert m['image_images/OD'] == 1 and m['image_images/EX'] == 2
     # EX: image 1 P 0.5 R 0.5 F1 0.5; image 2 P 0 (prediction, no truth), R undefined, F1 0.
     assert m['image_precision/EX'] == 25 and m['image_recall/EX'] == 50
     assert m['image_f1/EX'] == 25
-    assert m['image_mean_f1'] == pytest.approx((66.67 + 25) / 2, abs=0.01)
+    assert m['image_lesion_mean_f1'] == 25
     assert m['image_count'] == 2
+
+
+def test_metrics_score_a_class_only_where_the_source_annotates_it():
+    # Image 1's source does not annotate OD (FGADR): its disc prediction and truth are
+    # not scored; image 2 annotates everything.
+    samples = [_sample(*IMG1, annotated=('EX',)), _sample(*IMG2, annotated=('OD', 'EX'))]
+    pix = _run(LesionPixelMetric(), samples)
+    assert pix['pixel_images/OD'] == 1 and np.isnan(pix['pixel_f1/OD'])
+    assert pix['pixel_f1/EX'] == pytest.approx(33.33)  # EX scored on both
+    img = _run(LesionImageMetric(), [_sample(*IMG1, annotated=('EX',)),
+                                     _sample(*IMG2, annotated=('OD', 'EX'))])
+    assert img['image_images/OD'] == 0 and np.isnan(img['image_f1/OD'])
+
+
+# Son et al.'s measure, worked out by hand. Classes BG 0, RET 1, OD 2, MA 3, EX 4; the
+# lesions MA and EX are pooled, OD is separate.
+PAPER_CLASSES = ('BG', 'RET', 'OD', 'MA', 'EX')
+# A: (MA,MA) TP, (MA,RET) FN, (EX,EX) TP, (EX,MA) counts nowhere, (RET,EX) FP:
+#    tp 2, fp 1, fn 1 -> P = R = F1 = 2/3. With the class-0 bug MA is "no lesion":
+#    tp 1 (EX), fp 1, fn 1 (EX predicted MA) -> 1/2 each.
+PA = (np.array([[3, 3, 4, 4], [1, 1, 2, 0]]), np.array([[3, 1, 4, 3], [4, 1, 2, 0]]))
+# B: no lesion in truth or prediction -> 1, 1, 1 (bug: the same).
+PB = (np.array([[1, 1, 1, 1], [1, 1, 2, 0]]), np.array([[1, 1, 1, 1], [1, 1, 2, 0]]))
+# C: one FP (MA) and one FN (EX), no TP -> 0, 0, 0 (bug: fn 1, no TP -> 0, 0, 0).
+PC = (np.array([[1, 4, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 0]]))
+# D: MA tp 1, fn 1 -> P 1, R 1/2, F1 2/3 (bug: no lesion left -> 1, 1, 1).
+PD = (np.array([[3, 3, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 0]]))
+
+
+@pytest.mark.parametrize('bug, expect', [
+    (False, ((2 / 3 + 1 + 0 + 1) / 4, (2 / 3 + 1 + 0 + .5) / 4, (2 / 3 + 1 + 0 + 2 / 3) / 4)),
+    (True, ((.5 + 1 + 0 + 1) / 4,) * 3)])
+def test_paper_metric_by_hand(bug, expect):
+    m = _run(PaperLesionMetric(threshold=None, class0_bug=bug),
+             [_sample(*x) for x in (PA, PB, PC, PD)], PAPER_CLASSES)
+    for key, value in zip(('paper_precision', 'paper_recall', 'paper_f1'), expect):
+        assert m[key] == pytest.approx(100 * value, abs=0.01), key
+    assert m['paper_images'] == 4 and m['paper_class0_bug'] == int(bug)
+    # The disc on its own, by the same rules: found on A and B, absent on C and D (1 each).
+    assert m['paper_f1/OD'] == 100 and m['paper_images/OD'] == 4
+    # EX alone (MA is then no lesion): A tp 1, fp 1, fn 1 (its EX predicted MA) -> 1/2;
+    # B 1; C fn 1 -> 0; D nothing -> 1.
+    assert m['paper_f1/EX'] == pytest.approx(100 * (.5 + 1 + 0 + 1) / 4, abs=0.01)
+
+
+def test_paper_metric_skips_unannotated_classes_and_thresholds_probabilities():
+    # MA predicted where the truth is retina: an FP where the source annotates MA, nothing
+    # where it does not.
+    img = (np.array([[4, 1, 1, 1], [1, 1, 1, 0]]), np.array([[4, 3, 1, 1], [1, 1, 1, 0]]))
+    full = _run(PaperLesionMetric(threshold=None), [_sample(*img)], PAPER_CLASSES)
+    assert full['paper_precision'] == 50 and full['paper_recall'] == 100
+    part = _run(PaperLesionMetric(threshold=None),
+                [_sample(*img, annotated=('OD', 'EX'))], PAPER_CLASSES)
+    assert part['paper_f1'] == 100 and part['paper_images/MA'] == 0
+    # A lesion counts as predicted only where its probability exceeds 0.5: the argmax MA
+    # at 0.4 becomes "no lesion", so only the EX pixel (0.9) is predicted.
+    logits = np.full((5, 2, 4), -5.0)
+    logits[1] = 0.0                                        # RET elsewhere
+    logits[4, 0, 0], logits[1, 0, 0] = 3.0, -1.0           # EX, prob about 0.9
+    logits[3, 0, 1], logits[1, 0, 1], logits[0, 0, 1] = 1.0, 0.7, 0.6   # MA 0.4 < 0.5
+    probs = torch.as_tensor(logits).softmax(0)
+    assert 0.3 < probs[3, 0, 1] < 0.5 and probs[4, 0, 0] > 0.5
+    m = _run(PaperLesionMetric(), [_sample(*img, logits=logits)], PAPER_CLASSES)
+    assert m['paper_f1'] == 100  # the MA false positive is gone
 
 
 @pytest.mark.parametrize('name', ['unet_fundus_syn25', 'unet_fundus_syn50',

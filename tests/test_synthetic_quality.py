@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from fundus_plugins.evaluation.inception_metrics import (fid_kid, fid_from_features,
+from fundus_plugins.evaluation import inception_metrics
+from fundus_plugins.evaluation.inception_metrics import (INCEPTION_URL, fid_kid,
+                                                         fid_from_features,
+                                                         inception_cache_path,
                                                          kid_from_features)
 from fundus_plugins.evaluation.seg_scores import confusion_matrix, scores_from_confusion
 
@@ -54,10 +57,14 @@ def test_fid_kid_from_a_local_network(tmp_path):
 
 
 def test_fid_kid_without_the_file_say_so():
+    # where to put the file: the path given, or mmagic's cache for 'auto' (more cases,
+    # offline ones included, in test_pretrained.py)
     res = fid_kid([], [], None)
     assert res['fid'] is None and res['kid'] is None and 'not computed' in res['note']
+    assert inception_cache_path() in res['note'] and "'auto'" in res['note']
     res = fid_kid([], [], '/nowhere/inception.pt')
     assert res['fid'] is None and '/nowhere/inception.pt does not exist' in res['note']
+    assert INCEPTION_URL in res['note'] and inception_cache_path() in res['note']
 
 
 def test_feature_statistics_need_two_images():
@@ -68,7 +75,8 @@ def test_feature_statistics_need_two_images():
         kid_from_features(one, one)
 
 
-def test_measure_synthetic_reports_label_consistency(seg_trained, phantom_root, tmp_path):
+def test_measure_synthetic_reports_label_consistency(seg_trained, phantom_root, tmp_path,
+                                                     monkeypatch):
     config, checkpoint, _ = seg_trained
     out = tmp_path / 'q'
     # The phantom itself as the "synthetic" set: its scores over all images and the real
@@ -85,3 +93,18 @@ def test_measure_synthetic_reports_label_consistency(seg_trained, phantom_root, 
     assert res['image']['fid'] is None
     md = (tmp_path / 'q.md').read_text()
     assert '| OD |' in md and 'FID / KID: not computed' in md
+    assert 'inception-2015-12-05.pt' in md   # says which file, and where
+    # --inception auto: the network in (a stand-in for) mmagic's cache; never downloaded
+    def offline(*args, **kwargs):
+        raise AssertionError('tried to download')
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
+    monkeypatch.setattr(inception_metrics, 'INCEPTION_CACHE_DIR', str(tmp_path / 'cache'))
+    (tmp_path / 'cache').mkdir()
+    torch.jit.script(_FakeInception()).save(inception_cache_path())
+    assert measure_synthetic.main([str(config), str(checkpoint), '--synthetic',
+                                   str(phantom_root), '--real', str(phantom_root),
+                                   '--out', str(out), '--batch-size', '4',
+                                   '--inception', 'auto']) == 0
+    res = json.loads((tmp_path / 'q.json').read_text())
+    assert res['image']['fid'] >= 0 and res['image']['num_real'] == 4
+    assert 'FID ' in (tmp_path / 'q.md').read_text()

@@ -15,17 +15,29 @@ synthetic_fraction = 0.0
 synthetic_seed = 0
 max_epochs = 40  # the paper's
 
+# mmseg's meta keys plus the sample's name, source and annotated classes (the metrics
+# score a class only on images whose source annotates it).
+seg_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
+                 'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'name',
+                 'dataset', 'annotated')
 train_pipeline = [
     dict(type='LoadFundusPair'),
     dict(type='ResizeFundus'),  # size: image_size
     dict(type='RandomFlipFundus', prob=0.5),
-    dict(type='PackSegInputs'),
+    dict(type='PackSegInputs', meta_keys=seg_meta_keys),
 ]
 test_pipeline = [  # labels stay at their size: predictions are resized back to it
     dict(type='LoadFundusPair'),
     dict(type='ResizeFundus', resize_label=False),
-    dict(type='PackSegInputs'),
+    dict(type='PackSegInputs', meta_keys=seg_meta_keys),
 ]
+# Ben Graham preprocessing (Kaggle DR 2015; Son et al. fed their U-Net such images), off
+# by default: configs/seg/*_bengraham.py use these pipelines, the ones above with
+# BenGrahamFundus right after loading (img = 4 img - 4 GaussianBlur(sigma = side / 30)
+# + 128, the field of view shrunk by a tenth of its radius, 128 outside; label unchanged).
+ben_graham = dict(type='BenGrahamFundus', sigma=1 / 30, fov_margin=0.1, outside_value=128)
+bengraham_train_pipeline = train_pipeline[:1] + [ben_graham] + train_pipeline[1:]
+bengraham_test_pipeline = test_pipeline[:1] + [ben_graham] + test_pipeline[1:]
 train_dataloader = dict(
     batch_size=4, num_workers=4, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -35,9 +47,14 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='FundusSegDataset', split='test', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-# pixel_*: pixels pooled over the test split (with mmseg's mIoU / mFscore); image_*: the
-# paper's per-image scores, averaged. See fundus_plugins/segmentation/metrics.py.
-val_evaluator = [dict(type='LesionPixelMetric'), dict(type='LesionImageMetric')]
+# Three measures (fundus_plugins/segmentation/metrics.py), the optic disc reported on its
+# own and left out of the lesion scores:
+#   paper_*  Son et al.'s measure (Table 1(c)): per image, lesions pooled, averaged over
+#            images; class0_bug=True reproduces their code's loss of the first lesion class;
+#   image_*  per image and class, empty cases left out, averaged over images;
+#   pixel_*  pixels pooled over the test split, per class.
+val_evaluator = [dict(type='PaperLesionMetric', class0_bug=False),
+                 dict(type='LesionImageMetric'), dict(type='LesionPixelMetric')]
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(type='OptimWrapper',

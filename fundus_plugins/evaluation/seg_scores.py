@@ -1,41 +1,122 @@
-"""Pixel-level segmentation scores from a confusion matrix.
+"""Segmentation scores from confusion matrices: the one place precision, recall and F1
+are computed, for the mmseg metrics (:mod:`fundus_plugins.segmentation.metrics`) and the
+label-consistency measure.
 
-``confusion[t, p]`` counts pixels of true class t predicted as p. For class c:
-precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2PR / (P + R),
-IoU = TP / (TP + FP + FN); a class with neither truth nor prediction gets NaN (no
-evidence either way), so it does not enter the means.
+``confusion[t, p]`` counts pixels of true class t predicted as p (pixels whose truth is
+the ignore index are left out). For class c, TP = confusion[c, c], FP = column sum - TP,
+FN = row sum - TP; precision = TP / (TP + FP), recall = TP / (TP + FN),
+F1 = 2TP / (2TP + FP + FN), IoU = TP / (TP + FP + FN); a score whose denominator is 0 is
+NaN (no evidence either way), so it does not enter means.
+
+Per-image counts can be masked by ``annotated`` (N images x C classes): a class an image's
+source does not annotate contributes nothing on that image (its TP, FP and FN are 0).
+
+:func:`paper_image_scores` is Son et al.'s measure (``test_unet.py`` and
+``src/metrics/dice.py`` of semantic-retina-generation), exactly: per image, the lesion
+classes are pooled; a pixel is a TP when prediction and truth are the same lesion class,
+an FP when the truth is no lesion and the prediction a lesion, an FN when the truth is a
+lesion and the prediction none; a pixel whose truth and prediction are different lesion
+classes counts nowhere. An image with no TP, FP and FN scores precision = recall = F1 = 1;
+one with no TP (and some FP or FN) scores 0, 0, 0; otherwise the usual ratios. The paper
+averages these over the test images. Its code also loses the first lesion class: after the
+background channel is dropped, ``argmax`` gives index 0 both to "no lesion" and to that
+class, so its pixels count as no lesion in truth and prediction (``class0_bug``).
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
+
+SCORES = ('precision', 'recall', 'f1')
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int,
                      ignore_index: int = 255) -> np.ndarray:
+    """(C, C) int64 counts of (truth, prediction) pixels; ignored truth left out."""
     truth = np.asarray(truth).ravel().astype(np.int64)
     pred = np.asarray(pred).ravel().astype(np.int64)
     if truth.shape != pred.shape:
         raise ValueError(f'truth and prediction sizes differ: {truth.shape} vs {pred.shape}')
     keep = truth != ignore_index
-    idx = truth[keep] * num_classes + pred[keep]
+    truth, pred = truth[keep], pred[keep]
+    if truth.size and (truth.max() >= num_classes or pred.max() >= num_classes
+                       or min(truth.min(), pred.min()) < 0):
+        raise ValueError(f'class index outside 0..{num_classes - 1} (truth max '
+                         f'{truth.max()}, prediction max {pred.max()})')
+    idx = truth * num_classes + pred
     return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def counts(confusion: np.ndarray, annotated: Optional[np.ndarray] = None):
+    """(TP, FP, FN) per class from one (C, C) or N (N, C, C) confusion matrices, each of
+    shape (..., C); classes an image does not annotate (``annotated`` False) get 0."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    tp = np.diagonal(conf, axis1=-2, axis2=-1)
+    fp = conf.sum(-2) - tp
+    fn = conf.sum(-1) - tp
+    if annotated is not None:
+        mask = np.asarray(annotated, dtype=bool)
+        tp, fp, fn = tp * mask, fp * mask, fn * mask
+    return tp, fp, fn
+
+
+def prf(tp, fp, fn) -> Dict[str, np.ndarray]:
+    """Precision, recall, F1 and IoU (NaN where undefined) of count arrays."""
+    tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return {'precision': np.where(tp + fp > 0, tp / (tp + fp), np.nan),
+                'recall': np.where(tp + fn > 0, tp / (tp + fn), np.nan),
+                'f1': np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan),
+                'iou': np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)}
 
 
 def scores_from_confusion(confusion: np.ndarray, names: Sequence[str]) -> Dict[str, Dict]:
     """{class name: {precision, recall, f1, iou, support}} for every class."""
-    tp = np.diag(confusion).astype(np.float64)
-    fp = confusion.sum(0) - tp
-    fn = confusion.sum(1) - tp
-    out = {}
-    with np.errstate(divide='ignore', invalid='ignore'):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
-        iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan)
-    for i, name in enumerate(names):
-        out[name] = {'precision': float(precision[i]), 'recall': float(recall[i]),
-                     'f1': float(f1[i]), 'iou': float(iou[i]),
-                     'support': int(confusion[i].sum())}
+    tp, fp, fn = counts(confusion)
+    scores = prf(tp, fp, fn)
+    return {name: {**{k: float(v[i]) for k, v in scores.items()},
+                   'support': int(np.asarray(confusion)[i].sum())}
+            for i, name in enumerate(names)}
+
+
+def paper_counts(confusion: np.ndarray, lesion: np.ndarray):
+    """Pooled (TP, FP, FN) of one image's (C, C) confusion for the lesion classes marked
+    in ``lesion`` (C,) bool, counted as Son et al. do (see the module docstring)."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    lesion = np.asarray(lesion, dtype=bool)
+    tp = float(np.trace(conf * np.outer(lesion, lesion)))
+    fp = float(conf[~lesion][:, lesion].sum())
+    fn = float(conf[lesion][:, ~lesion].sum())
+    return tp, fp, fn
+
+
+def paper_rule(tp: float, fp: float, fn: float):
+    """Son et al.'s per-image (precision, recall, F1) with its empty-image rules."""
+    if tp == 0 and fp == 0 and fn == 0:
+        return 1.0, 1.0, 1.0
+    if tp == 0:
+        return 0.0, 0.0, 0.0
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def paper_image_scores(confusions: np.ndarray, lesion: np.ndarray,
+                       annotated: Optional[np.ndarray] = None,
+                       class0_bug: bool = False) -> np.ndarray:
+    """(N, 3) per-image (precision, recall, F1) of Son et al.'s measure.
+
+    ``confusions`` (N, C, C); ``lesion`` (C,) the pooled classes; ``annotated`` (N, C):
+    a class is pooled on an image only where its source annotates it (elsewhere its
+    predictions count as no lesion); ``class0_bug`` drops the first pooled class (in
+    class order) as the paper's code does.
+    """
+    confusions = np.asarray(confusions)
+    lesion = np.asarray(lesion, dtype=bool).copy()
+    if class0_bug and lesion.any():
+        lesion[np.flatnonzero(lesion)[0]] = False
+    out = np.empty((len(confusions), 3))
+    for i, conf in enumerate(confusions):
+        pooled = lesion if annotated is None else lesion & np.asarray(annotated[i], bool)
+        out[i] = paper_rule(*paper_counts(conf, pooled))
     return out

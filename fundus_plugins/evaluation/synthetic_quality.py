@@ -4,7 +4,8 @@ Label consistency is the SPADE paper's test: a segmentation model trained on rea
 only segments the synthetic images, and its per-class scores against the label maps the
 images were made from are set beside the same model's scores on the real test split
 (the ceiling: what the model reaches on real images). FID / KID compare the synthetic
-images with the real test images through a local Inception file.
+images with the real test images through StyleGAN's Inception (a local file, or mmagic's
+cache with ``'auto'``; see :mod:`.inception_metrics`).
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from typing import Optional
 import numpy as np
 
 from .inception_metrics import fid_kid
-from .seg_scores import confusion_matrix, scores_from_confusion
+from .seg_scores import confusion_matrix, counts, prf
 
 
 def segment_and_score(model, cfg, root, split: Optional[str], batch_size: int = 8,
                       progress: bool = True):
-    """(confusion matrix, class names) of ``model`` on ``root`` (``split``; None: all
-    rows) through the config's test pipeline, scored at the label maps' own size."""
+    """(per-class scores, class names) of ``model`` on ``root`` (``split``; None: all
+    rows) through the config's test pipeline, scored at the label maps' own size: pixels
+    pooled over the images, a class counted only on images whose source annotates it
+    (the pixels of a class an image lacks are ignored, as in segmentation training)."""
     import torch
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import DefaultScope
@@ -32,23 +35,32 @@ def segment_and_score(model, cfg, root, split: Optional[str], batch_size: int = 
     pipeline = cfg.test_dataloader.dataset.pipeline
     with DefaultScope.overwrite_default_scope('mmseg'):
         ds = FundusDataset(str(root), classes=cfg.get('lesion_classes'), split=split,
-                           pipeline=pipeline)
+                           pipeline=pipeline, unannotated='ignore')
     if len(ds) == 0:
         raise ValueError(f'{root}: no images in split {split!r} to segment')
     names = list(ds.metainfo['classes'])
-    conf = np.zeros((len(names), len(names)), np.int64)
+    tp = np.zeros(len(names))
+    fp, fn, support = tp.copy(), tp.copy(), tp.copy()
     bar = tqdm(total=len(ds), desc=f'segment {Path(root).name}', unit='img',
                disable=not progress)
     with torch.no_grad():
         for start in range(0, len(ds), batch_size):
             idx = range(start, min(len(ds), start + batch_size))
-            for out in model.test_step(pseudo_collate([ds[i] for i in idx])):
+            outs = model.test_step(pseudo_collate([ds[i] for i in idx]))
+            for i, out in zip(idx, outs):
                 pred = out.pred_sem_seg.data[0].cpu().numpy()
                 truth = out.gt_sem_seg.data[0].cpu().numpy()
-                conf += confusion_matrix(truth, pred, len(names))
+                codes = ds.get_data_info(i)['annotated']
+                annotated = np.array([c in ('BG', 'RET') or c in codes for c in names])
+                conf = confusion_matrix(truth, pred, len(names))
+                for total, part in zip((tp, fp, fn), counts(conf, annotated)):
+                    total += part
+                support += conf.sum(1) * annotated
             bar.update(len(idx))
     bar.close()
-    return conf, names
+    scores = prf(tp, fp, fn)
+    return {name: {**{k: float(v[i]) for k, v in scores.items()}, 'support': int(support[i])}
+            for i, name in enumerate(names)}, names
 
 
 def _images(root, split=None):
@@ -68,14 +80,16 @@ def measure_synthetic(seg_cfg, seg_checkpoint: str, synthetic: str, real: str,
                       inception_path: Optional[str] = None, device: str = 'cpu',
                       batch_size: int = 8, progress: bool = True) -> dict:
     """Label consistency (per class: precision, recall, F1, IoU on the synthetic images
-    and on the real test split) and FID / KID against the real test images."""
+    and on the real test split) and FID / KID against the real test images
+    (``inception_path``: a local file, ``'auto'`` or a URL; without a network they are
+    reported as not computed, with where to put its file)."""
     from ..apis import init_model
 
     model = init_model(seg_cfg, seg_checkpoint, device=device)
     result = {'label_consistency': {}}
     for name, root, split in (('synthetic', synthetic, None), ('real_test', real, 'test')):
-        conf, names = segment_and_score(model, seg_cfg, root, split, batch_size, progress)
-        result['label_consistency'][name] = scores_from_confusion(conf, names)
+        scores, _ = segment_and_score(model, seg_cfg, root, split, batch_size, progress)
+        result['label_consistency'][name] = scores
     result['image'] = fid_kid(list(_images(synthetic)), list(_images(real, 'test')),
                               inception_path, device)
     return result

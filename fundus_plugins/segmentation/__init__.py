@@ -2,7 +2,7 @@
 (registered in mmseg's registries)."""
 from .dataset import FundusSegDataset, synthetic_count
 from .losses import ClassDiceLoss
-from .metrics import LesionImageMetric, LesionPixelMetric
+from .metrics import LesionImageMetric, LesionPixelMetric, PaperLesionMetric
 
 __all__ = ['ClassDiceLoss', 'FundusSegDataset', 'synthetic_count', 'LesionImageMetric',
-           'LesionPixelMetric']
+           'LesionPixelMetric', 'PaperLesionMetric']

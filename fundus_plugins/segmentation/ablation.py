@@ -25,7 +25,22 @@ from typing import Optional, Sequence
 import numpy as np
 
 SCORES = ('precision', 'recall', 'f1')
-KINDS = ('image', 'pixel')  # the paper's per-image measure first
+KINDS = ('paper', 'image', 'pixel')  # the paper's measure first
+#: What each kind's lesion score is, for the tables (fundus_plugins/segmentation/metrics.py).
+KIND_TITLES = {
+    'paper': "Son et al.'s measure (paper_*): per image, lesion classes pooled (exact-class "
+             'TP; an image with no lesion and no prediction scores 1, one with no TP 0), '
+             'averaged over images',
+    'image': 'Per image and class (image_lesion_mean_*): empty cases left out, averaged over '
+             'images, then over the lesion classes',
+    'pixel': 'Pixel level (pixel_lesion_mean_*): pixels pooled over the test split per class, '
+             'then averaged over the lesion classes',
+}
+
+
+def score_key(kind: str, score: str) -> str:
+    """The metrics key of a kind's lesion score (see KIND_TITLES)."""
+    return f'paper_{score}' if kind == 'paper' else f'{kind}_lesion_mean_{score}'
 
 
 def run_name(fraction: float, seed: int) -> str:
@@ -96,6 +111,11 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
     return results
 
 
+def load_results(work_dir) -> list[dict]:
+    """The metrics.json of every finished run directly under ``work_dir``."""
+    return [json.loads(p.read_text()) for p in sorted(Path(work_dir).glob('p*_s*/metrics.json'))]
+
+
 def summarize(results: Sequence[dict]) -> list[dict]:
     """One row per fraction: counts and mean / std over seeds of every mean score."""
     rows = []
@@ -106,7 +126,7 @@ def summarize(results: Sequence[dict]) -> list[dict]:
                'epochs': group[0].get('epochs')}
         for kind in KINDS:
             for score in SCORES:
-                vals = np.array([r.get(f'{kind}_mean_{score}', np.nan) for r in group],
+                vals = np.array([r.get(score_key(kind, score), np.nan) for r in group],
                                 dtype=float)
                 row[f'{kind}_{score}_mean'] = float(np.nanmean(vals)) \
                     if np.isfinite(vals).any() else math.nan
@@ -117,17 +137,14 @@ def summarize(results: Sequence[dict]) -> list[dict]:
 
 
 def _pm(row, kind, score):
-    m, s = row[f'{kind}_{score}_mean'], row[f'{kind}_{score}_std']
+    m, s = row.get(f'{kind}_{score}_mean', math.nan), row.get(f'{kind}_{score}_std', math.nan)
     return '-' if math.isnan(m) else f'{m:.2f} +- {s:.2f}'
 
 
-def format_table(rows: Sequence[dict]) -> str:
+def format_table(rows: Sequence[dict], kinds: Sequence[str] = KINDS) -> str:
     lines = []
-    titles = {'image': "Per-image scores (the paper's measure; image_mean_*), % mean +- std "
-                       'over seeds',
-              'pixel': 'Pixel-level scores (pooled over the test split; pixel_mean_*), %'}
-    for kind in KINDS:
-        lines += [f'**{titles[kind]}**', '',
+    for kind in kinds:
+        lines += [f'**{KIND_TITLES[kind]}; % mean +- std over seeds**', '',
                   '| synthetic fraction | real + synthetic | epochs | precision | recall | F1 |',
                   '|---|---|---|---|---|---|']
         for r in rows:
@@ -137,9 +154,49 @@ def format_table(rows: Sequence[dict]) -> str:
                          f"{_pm(r, kind, 'recall')} | {_pm(r, kind, 'f1')} |")
         lines.append('')
     seeds = sorted({r['seeds'] for r in rows})
-    lines.append(f'Seeds per fraction: {", ".join(map(str, seeds))}. Means are over the '
-                 'selected classes (OD and lesions; BG and RET excluded); a class the model '
-                 'never predicts has no precision and is left out of the precision mean.')
+    lines.append(f'Seeds per fraction: {", ".join(map(str, seeds))}. Lesion scores leave out '
+                 'BG, RET and the optic disc (reported on its own in metrics.json); a class '
+                 'is scored only on images whose source annotates it. In the image and pixel '
+                 'means a class the model never predicts has no precision and is left out of '
+                 'the precision mean.')
+    return '\n'.join(lines) + '\n'
+
+
+def side_by_side(fixed: Sequence[dict], equal: Sequence[dict]) -> str:
+    """One markdown table: per fraction, the lesion F1 of each measure under the paper's
+    fixed-epoch protocol and under the equal-updates control (rows of :func:`summarize`)."""
+    by_fraction = {r['fraction']: r for r in equal}
+    head = ['synthetic fraction', 'real + synthetic', 'epochs (fixed / equal)']
+    for kind in KINDS:
+        head += [f'{kind} F1, fixed epochs', f'{kind} F1, equal updates']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in fixed:
+        e = by_fraction.get(r['fraction'])
+        cells = [f"{r['fraction'] * 100:.0f} %", f"{r['num_real']} + {r['num_synthetic']}",
+                 f"{r.get('epochs') or '-'} / {(e or {}).get('epochs') or '-'}"]
+        for kind in KINDS:
+            cells += [_pm(r, kind, 'f1'), _pm(e, kind, 'f1') if e else '-']
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def per_class_table(metrics: dict, classes: Sequence[str]) -> str:
+    """Per class F1 of the three measures and the test images each was scored on, for
+    one run's metrics (the paper's measure applied to the class alone)."""
+    lines = ['| class | paper F1 (class alone) | image F1 | pixel F1 | images scored '
+             '(paper / image / pixel) |', '|---|---|---|---|---|']
+
+    def f(key):
+        v = metrics.get(key)
+        return '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.2f}'
+
+    for c in classes:
+        if f'pixel_f1/{c}' not in metrics:
+            continue
+        counts = ' / '.join(str(int(metrics.get(f'{k}_images/{c}', 0)))
+                            for k in ('paper', 'image', 'pixel'))
+        lines.append(f"| {c} | {f(f'paper_f1/{c}')} | {f(f'image_f1/{c}')} | "
+                     f"{f(f'pixel_f1/{c}')} | {counts} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -148,14 +205,16 @@ def plot(rows: Sequence[dict], path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, len(KINDS), figsize=(4.5 * len(KINDS), 3.4), sharey=True)
     x = [r['fraction'] * 100 for r in rows]
     for ax, kind in zip(axes, KINDS):
         for score, marker in zip(SCORES, 'osD'):
             y = [r[f'{kind}_{score}_mean'] for r in rows]
             e = [r[f'{kind}_{score}_std'] for r in rows]
             ax.errorbar(x, y, yerr=e, marker=marker, capsize=3, label=score)
-        ax.set_title(f'{kind}-level (mean over classes)')
+        ax.set_title({'paper': "Son et al.'s measure (paper_*)",
+                      'image': 'per image and class (image_*)',
+                      'pixel': 'pixel level (pixel_*)'}[kind], fontsize=10)
         ax.set_xlabel('synthetic share of the training set (%)')
         ax.set_xticks(x)
         ax.grid(alpha=0.3)

@@ -1,91 +1,243 @@
-"""Segmentation metrics, registered in mmseg's METRICS. Two measures, two names:
+"""Segmentation metrics, registered in mmseg's METRICS. Three measures, three prefixes,
+all in percent (as mmseg reports), all built on per-image confusion matrices
+(:mod:`fundus_plugins.evaluation.seg_scores`):
+
+``PaperLesionMetric`` (keys ``paper_*``): Son et al.'s measure, the one of their Table 1(c).
+Per test image, the lesion classes are pooled (a TP needs the exact class; a pixel of one
+lesion predicted as another counts nowhere); an image with neither lesion nor prediction
+scores 1 / 1 / 1 and one with no TP 0 / 0 / 0; the scores are averaged over images. As in
+their code a lesion counts as predicted where its softmax probability exceeds
+``threshold`` (0.5). ``class0_bug=True`` reproduces their code's loss of the first lesion
+class (off by default; on in the "as published" configs). ``paper_{score}`` is the lesion
+score; ``paper_{score}/<C>`` applies the same rules to class C alone (the disc is reported
+that way, on its own).
+
+``LesionImageMetric`` (keys ``image_*``): per test image and class, precision, recall and
+F1, averaged over images per class. Empty cases are left out: precision when nothing of the
+class is predicted on the image, recall when the image has none of it, F1 when neither
+(a correct "absent" does not enter the class's mean); a class left out on every image is
+NaN. ``image_images/<C>``: the images that entered the class's F1 mean.
 
 ``LesionPixelMetric`` (keys ``pixel_*``): pixels pooled over the whole test split, then
-precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2TP / (2TP + FP + FN) per
-class; mmseg's IoUMetric underneath, so its ``mIoU`` / ``mFscore`` / ``mPrecision`` /
-``mRecall`` (means over all classes, BG and RET included) are returned too.
+precision, recall, F1 and IoU per class; with mmseg's ``aAcc`` and ``mIoU`` (mean IoU over
+all classes, BG and RET included, mmseg's definition). ``pixel_images/<C>``: the images
+the class was scored on.
 
-``LesionImageMetric`` (keys ``image_*``): the paper's measure. The same three scores per
-test image and class, then averaged over images. Rule for empty images, per image
-and class: precision is left out of the class's mean when nothing of the class is
-predicted on the image, recall when the image has no true pixel of it, F1 when it has
-neither. So an image with true pixels and no prediction scores recall 0 and F1 0; one
-with a prediction and no truth scores precision 0 and F1 0; one with neither (a correct
-"absent") does not enter the class's means. A class left out on every image is NaN.
-
-Both return, in percent (as mmseg does), ``<kind>_<score>/<CLASS>`` for every class and
-``<kind>_mean_<score>``: the mean over the config's selected classes (OD and the
-lesions), background (BG) and retina (RET) excluded.
+Common to all three: ``<kind>_lesion_mean_<score>`` (pixel, image) is the mean over the
+lesion classes, which are the selected classes except BG, RET and ``separate_classes``
+(default ``('OD',)``: the optic disc is anatomy, reported on its own); a class is scored on
+an image only when the image's source annotates it (the ``annotated`` metainfo that
+``FundusDataset`` sets and ``PackSegInputs(meta_keys=...)`` passes on; without it every
+class counts as annotated, and a log line says so); pixels whose truth is the ignore index
+(255) are left out.
 """
 from __future__ import annotations
 
 import warnings
-
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from mmseg.evaluation.metrics import IoUMetric
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
-SCORES = ('precision', 'recall', 'f1')
+from ..evaluation.seg_scores import (SCORES, confusion_matrix, counts, paper_image_scores,
+                                     paper_rule, paper_counts, prf)
+
 NOT_SCORED = ('BG', 'RET')
 
 
-def _scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> Dict[str, np.ndarray]:
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return {'precision': np.where(tp + fp > 0, tp / (tp + fp), np.nan),
-                'recall': np.where(tp + fn > 0, tp / (tp + fn), np.nan),
-                'f1': np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)}
+def _pct(value) -> float:
+    return float(np.round(float(value) * 100, 2))
 
 
-def _named(kind: str, per_class: Dict[str, np.ndarray], classes: Sequence[str]) -> dict:
+class _ConfusionMetric(BaseMetric):
+    """Stores one (C, C) confusion matrix and one annotated mask (C,) per test image."""
+
+    default_prefix: Optional[str] = ''  # keys carry their own prefix (pixel_, ...)
+
+    def __init__(self, ignore_index: int = 255, separate_classes: Sequence[str] = ('OD',),
+                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.ignore_index = ignore_index
+        self.separate_classes = tuple(separate_classes)
+        self._said_no_annotated = False
+
+    # ------------------------------------------------------------------------------------
+    @property
+    def classes(self) -> tuple:
+        return tuple(self.dataset_meta['classes'])
+
+    def lesion_mask(self) -> np.ndarray:
+        """(C,) True for the classes pooled / averaged as lesions."""
+        return np.array([c not in NOT_SCORED and c not in self.separate_classes
+                         for c in self.classes])
+
+    def scored_mask(self) -> np.ndarray:
+        """(C,) True for every selected class (lesions and separate ones)."""
+        return np.array([c not in NOT_SCORED for c in self.classes])
+
+    def _annotated(self, sample: dict) -> np.ndarray:
+        codes = sample.get('annotated')
+        if codes is None:
+            if not self._said_no_annotated:
+                print_log(f'{type(self).__name__}: the data samples carry no "annotated" '
+                          'metainfo (add it to PackSegInputs meta_keys); every class is '
+                          'scored on every image', logger='current')
+                self._said_no_annotated = True
+            return np.ones(len(self.classes), bool)
+        return np.array([c in NOT_SCORED or c in codes for c in self.classes])
+
+    def _prediction(self, sample: dict) -> torch.Tensor:
+        return sample['pred_sem_seg']['data'].squeeze(0)
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        num_classes = len(self.classes)
+        for sample in data_samples:
+            pred = self._prediction(sample).cpu().numpy()
+            truth = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
+            if pred.shape != truth.shape:
+                raise ValueError(f'{sample.get("img_path", "a test image")}: prediction '
+                                 f'{pred.shape} and truth {truth.shape} differ in size')
+            self.results.append(dict(
+                confusion=confusion_matrix(truth, pred, num_classes, self.ignore_index),
+                annotated=self._annotated(sample)))
+
+    def _stack(self, results):
+        return (np.stack([r['confusion'] for r in results]),
+                np.stack([r['annotated'] for r in results]))
+
+
+def _class_keys(kind: str, scores: Dict[str, np.ndarray], classes, selected) -> dict:
     out = {}
-    selected = [i for i, c in enumerate(classes) if c not in NOT_SCORED]
-    for score, values in per_class.items():
+    for score, values in scores.items():
         for i, c in enumerate(classes):
-            out[f'{kind}_{score}/{c}'] = float(np.round(values[i] * 100, 2))
-        chosen = values[selected]
-        mean = np.nanmean(chosen) if np.isfinite(chosen).any() else np.nan
-        out[f'{kind}_mean_{score}'] = float(np.round(mean * 100, 2))
+            if selected[i]:
+                out[f'{kind}_{score}/{c}'] = _pct(values[i])
     return out
 
 
-def _counts(results):
-    """(tp, fp, fn) arrays (N images, C) from IoUMetric's per-image results."""
-    inter, _, pred, label = (torch.stack([torch.as_tensor(r[k]) for r in results]).double()
-                             .numpy() for k in range(4))
-    return inter, pred - inter, label - inter
+def _lesion_means(kind: str, scores: Dict[str, np.ndarray], lesion: np.ndarray) -> dict:
+    out = {}
+    for score, values in scores.items():
+        chosen = values[lesion]
+        mean = np.nanmean(chosen) if np.isfinite(chosen).any() else np.nan
+        out[f'{kind}_lesion_mean_{score}'] = _pct(mean)
+    return out
 
 
 @METRICS.register_module()
-class LesionPixelMetric(IoUMetric):
-    """mmseg's IoUMetric (mIoU and mFscore by default) plus per-class pixel-level
-    precision, recall and F1 in the returned metrics."""
-
-    def __init__(self, iou_metrics=('mIoU', 'mFscore'), **kwargs):
-        super().__init__(iou_metrics=list(iou_metrics), **kwargs)
+class LesionPixelMetric(_ConfusionMetric):
+    """Pixel-level precision, recall, F1 and IoU per class (see the module docstring)."""
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        metrics = super().compute_metrics(results)
-        tp, fp, fn = (a.sum(0) for a in _counts(results))
-        metrics.update(_named('pixel', _scores(tp, fp, fn), self.dataset_meta['classes']))
-        return metrics
+        conf, annotated = self._stack(results)
+        tp, fp, fn = (a.sum(0) for a in counts(conf, annotated))
+        scores = prf(tp, fp, fn)
+        classes, scored = self.classes, self.scored_mask()
+        total = conf.sum(0)
+        out = {'aAcc': _pct(np.trace(total) / max(1, total.sum())),
+               'mIoU': _pct(np.nanmean(prf(*counts(total))['iou']))}
+        out.update(_class_keys('pixel', scores, classes, scored))
+        out.update(_lesion_means('pixel', {k: v for k, v in scores.items() if k != 'iou'},
+                                 self.lesion_mask()))
+        for i, c in enumerate(classes):
+            if scored[i]:
+                out[f'pixel_images/{c}'] = int(annotated[:, i].sum())
+        return out
 
 
 @METRICS.register_module()
-class LesionImageMetric(IoUMetric):
-    """The paper's per-image precision, recall and F1, averaged over test images."""
-
-    def __init__(self, **kwargs):
-        super().__init__(iou_metrics=['mIoU'], **kwargs)
+class LesionImageMetric(_ConfusionMetric):
+    """Per-image, per-class precision, recall and F1, averaged over images."""
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        tp, fp, fn = _counts(results)
-        per_image = _scores(tp, fp, fn)  # (N, C) each, NaN where not defined
+        conf, annotated = self._stack(results)
+        tp, fp, fn = counts(conf)
+        per_image = {k: v for k, v in prf(tp, fp, fn).items() if k != 'iou'}
+        for v in per_image.values():
+            v[~annotated] = np.nan  # a class is scored only where it is annotated
         with warnings.catch_warnings():  # all-NaN columns: NaN, said in the docstring
             warnings.simplefilter('ignore', RuntimeWarning)
             per_class = {k: np.nanmean(v, axis=0) for k, v in per_image.items()}
-        metrics = _named('image', per_class, self.dataset_meta['classes'])
-        metrics['image_count'] = int(tp.shape[0])
-        return metrics
+        classes, scored = self.classes, self.scored_mask()
+        out = _class_keys('image', per_class, classes, scored)
+        out.update(_lesion_means('image', per_class, self.lesion_mask()))
+        for i, c in enumerate(classes):
+            if scored[i]:
+                out[f'image_images/{c}'] = int(np.isfinite(per_image['f1'][:, i]).sum())
+        out['image_count'] = int(conf.shape[0])
+        return out
+
+
+@METRICS.register_module()
+class PaperLesionMetric(_ConfusionMetric):
+    """Son et al.'s per-image pooled-lesion precision, recall and F1 (module docstring).
+
+    Args:
+        threshold: a lesion class is predicted where its softmax probability exceeds
+            this (the paper: 0.5); needs the model's ``seg_logits`` in the data samples
+            (mmseg's segmentors put them there), else the argmax prediction is used and a
+            log line says so. ``None``: the argmax prediction.
+        class0_bug: drop the first lesion class from the pooled score, as the paper's
+            code did (off by default).
+    """
+
+    def __init__(self, threshold: Optional[float] = 0.5, class0_bug: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if threshold is not None and not 0 <= threshold < 1:
+            raise ValueError(f'PaperLesionMetric.threshold must be in [0, 1) or None, got '
+                             f'{threshold}')
+        self.threshold = threshold
+        self.class0_bug = bool(class0_bug)
+        self._said_no_logits = False
+
+    def _prediction(self, sample: dict) -> torch.Tensor:
+        pred = sample['pred_sem_seg']['data'].squeeze(0)
+        if self.threshold is None:
+            return pred
+        logits = sample.get('seg_logits')
+        if logits is None:
+            if not self._said_no_logits:
+                print_log('PaperLesionMetric: no seg_logits in the data samples; the '
+                          'argmax prediction is scored without the 0.5 threshold',
+                          logger='current')
+                self._said_no_logits = True
+            return pred
+        return paper_prediction(logits['data'], self.threshold, self.scored_mask())
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        conf, annotated = self._stack(results)
+        lesion = self.lesion_mask()
+        per_image = paper_image_scores(conf, lesion, annotated, self.class0_bug)
+        out = {f'paper_{s}': _pct(per_image[:, k].mean()) for k, s in enumerate(SCORES)}
+        out['paper_images'] = int(len(conf))
+        for i, c in enumerate(self.classes):
+            if not self.scored_mask()[i]:
+                continue
+            only = np.zeros(len(self.classes), bool)
+            only[i] = True
+            rows = np.flatnonzero(annotated[:, i])
+            scores = np.array([paper_rule(*paper_counts(conf[j], only)) for j in rows]
+                              ).reshape(-1, 3)
+            for k, s in enumerate(SCORES):
+                out[f'paper_{s}/{c}'] = _pct(scores[:, k].mean()) if len(rows) else np.nan
+            out[f'paper_images/{c}'] = int(len(rows))
+        out['paper_class0_bug'] = int(self.class0_bug)
+        return out
+
+
+def paper_prediction(logits: torch.Tensor, threshold: float,
+                     selected: np.ndarray) -> torch.Tensor:
+    """(H, W) prediction from (C, H, W) logits as the paper thresholds it: a selected class
+    where its softmax probability exceeds ``threshold``, else the best of the others
+    (``BG`` / ``RET``, neither of which is scored)."""
+    prob = logits.float().softmax(0)
+    best = prob.argmax(0)
+    sel = torch.as_tensor(selected, device=prob.device)
+    keep = prob.max(0).values > threshold
+    unselected = prob.clone()
+    unselected[sel] = -1
+    return torch.where(sel[best] & ~keep, unselected.argmax(0), best)
