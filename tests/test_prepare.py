@@ -22,7 +22,8 @@ def test_prepare_tool_on_idrid_and_fgadr(idrid_tree, fgadr_tree, tmp_path, capsy
     excl.write_text('0006_F.png\n')
     out = tmp_path / 'prepared'
     assert prepare_data.main(['--idrid', str(idrid), '--fgadr', str(fgadr), '--fgadr-exclude',
-                              str(excl), '--out', str(out), '--size', '64', '--seed', '1']) == 0
+                              str(excl), '--out', str(out), '--size', '64', '--seed', '1',
+                              '--od-iters', '20']) == 0
     printed = capsys.readouterr().out
     assert '10 images' in printed and 'fgadr: does not annotate OD' in printed
     rows = read_meta(out)
@@ -39,14 +40,47 @@ def test_prepare_tool_on_idrid_and_fgadr(idrid_tree, fgadr_tree, tmp_path, capsy
     assert by_name['idrid_IDRiD_02'].grade_source == 'ungraded'
     assert by_name['fgadr_0005_E'].grade == 4
     assert (out / 'preview.png').is_file() and (out / 'summary.json').is_file()
-    # An FGADR grade-0 image has no lesions; a grade-4 one has MA and HE pixels.
+    # An FGADR grade-0 image has no lesions, only its predicted disc (FGADR has no disc
+    # masks; the disc model learnt from IDRiD fills it in); a grade-4 one has MA and HE.
     lab0 = cv2.imread(str(out / 'labels' / 'fgadr_0001_A.png'), cv2.IMREAD_UNCHANGED)
     lab4 = cv2.imread(str(out / 'labels' / 'fgadr_0005_E.png'), cv2.IMREAD_UNCHANGED)
-    assert set(np.unique(lab0)) <= {0, 1}
+    assert set(np.unique(lab0)) == {0, 1, 2}
+    assert by_name['fgadr_0001_A'].od_source == 'predicted'
+    assert by_name['idrid_IDRiD_01'].od_source == 'annotated'
+    assert 'disc model' in printed and 'fgadr: predicted 5' in printed
     assert {4} <= set(np.unique(lab4))  # HE survives the resize
     # Running again into the same folder refuses without --overwrite.
     with pytest.raises(FileExistsError, match='already holds'):
+        prepare_data.main(['--fgadr', str(fgadr), '--out', str(out), '--size', '64',
+                           '--classes', 'MA', 'HE'])
+
+
+def test_fgadr_discs_drawn_from_an_od_file_or_refused(fgadr_tree, tmp_path, capsys):
+    fgadr, truth = fgadr_tree
+    out = tmp_path / 'drawn'
+    # FGADR alone with OD among the classes: nothing to learn the disc from.
+    with pytest.raises(ValueError, match='no training image annotates the disc'):
         prepare_data.main(['--fgadr', str(fgadr), '--out', str(out), '--size', '64'])
+    assert not out.exists()  # refused before anything was written
+    # Ellipses drawn on the original images (96 x 144 frames) for every image.
+    od_file = tmp_path / 'discs.csv'
+    od_file.write_text('image,cx,cy,rx,ry,angle\n' + ''.join(
+        f'{name},40,48,9,11,0\n' for name in truth))
+    assert prepare_data.main(['--fgadr', str(fgadr), '--out', str(out), '--size', '64',
+                              '--od-file', str(od_file)]) == 0
+    assert 'fgadr: drawn 6' in capsys.readouterr().out
+    rows = read_meta(out)
+    assert {r.od_source for r in rows} == {'drawn'} and not rows[0].annotates('OD')
+    lab = cv2.imread(str(out / 'labels' / 'fgadr_0001_A.png'), cv2.IMREAD_UNCHANGED)
+    # The frame is cropped to its 96 x 96 field of view (24 px off the left), so the disc
+    # centred at x 40 lands at about (40 - 24) * 64 / 96 = 10.7 in the 64 px label.
+    ys, xs = np.nonzero(lab == 2)
+    assert abs(xs.mean() - 10.7) < 1.5 and abs(ys.mean() - 32) < 1.5
+    # A name in the OD file that is not an input image is an error naming it.
+    od_file.write_text('image,cx,cy,rx,ry,angle\n9999_Z.png,40,48,9,11,0\n')
+    with pytest.raises(ValueError, match='9999_Z'):
+        prepare_data.main(['--fgadr', str(fgadr), '--out', str(tmp_path / 'x'),
+                           '--size', '64', '--od-file', str(od_file)])
 
 
 def test_prepared_label_matches_the_drawn_masks(fgadr_tree, tmp_path):

@@ -6,6 +6,13 @@
 
 Each image is cropped to its field of view, padded to a square and resized (labels by
 nearest neighbour); the split is seeded and stratified by (dataset, grade), 20 % test.
+
+With OD among the classes, images whose source has no optic-disc masks (FGADR, DDR) get a
+disc: an ellipse from --od-file where it lists the image (CSV: image,cx,cy,rx,ry,angle in
+the original image's pixels), else one predicted by a small disc model trained on the
+training images that have disc masks (IDRiD), scored on their held-out test split; the
+summary says how many of each and the model's Dice. meta.csv records per image which
+classes its source annotates and where its disc comes from (od_source).
 """
 import argparse
 import json
@@ -25,6 +32,11 @@ def parse_args(argv=None):
     p.add_argument('--fgadr', help='FGADR root (holds "Seg-set") or the Seg-set folder')
     p.add_argument('--fgadr-exclude', help='text file of FGADR image names to drop')
     p.add_argument('--ddr', help='DDR root (holds "lesion_segmentation")')
+    p.add_argument('--od-file', help='CSV of drawn optic-disc ellipses for images without '
+                                     'disc masks (image,cx,cy,rx,ry,angle)')
+    p.add_argument('--od-model', help='a disc model saved by an earlier run (od_model.pt) to '
+                                      'use instead of training one')
+    p.add_argument('--od-iters', type=int, help='training iterations of the disc model')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--size', type=int, default=512)
     p.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES),
@@ -59,9 +71,15 @@ def main(argv=None):
     if not records:
         raise SystemExit('give at least one of --idrid, --fgadr, --ddr')
     t0 = time.time()
+    od_model = {}
+    if args.od_model:
+        od_model['path'] = args.od_model
+    if args.od_iters is not None:
+        od_model['iters'] = args.od_iters
     summary = prepare_dataset(records, args.out, classes, size=args.size, seed=args.seed,
                               test_fraction=args.test_fraction, workers=args.workers,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, od_file=args.od_file,
+                              od_model=od_model)
     print(format_summary(summary))
     print(f'\nprepared {len(records)} images in {time.time() - t0:.1f} s')
     if summary['per_grade'].keys() - {'ungraded'}:

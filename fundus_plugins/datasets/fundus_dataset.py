@@ -16,6 +16,8 @@ from ..classes import resolve_classes
 from .layout import GRADE_SOURCES, GRADES, SPLITS, image_path, label_path, read_classes, read_meta
 
 UNGRADED_POLICIES = ('keep', 'skip', 'error')
+UNANNOTATED_POLICIES = ('keep', 'ignore')
+IGNORE_INDEX = 255
 
 
 @DATASETS.register_module()
@@ -35,12 +37,21 @@ class FundusDataset(BaseDataset):
             ``'skip'`` (dropped, with a log line saying how many) or ``'error'``.
         with_images: ``False`` for label-only roots (e.g. sampled label maps).
         max_samples: keep the first N rows (after filtering, by name) - for demos.
+        unannotated: what the label of an image holds for a selected class its source
+            does not annotate (meta.csv ``annotated``; FGADR has no optic disc):
+            ``'keep'`` gives the label as stored (a disc filled in by ``prepare_data``
+            stays ``OD``, which the GANs need), ``'ignore'`` turns that class's pixels
+            into 255 (mmseg's ignore index), so a segmenter is neither taught a drawn or
+            predicted disc as truth nor the disc as retina. Either way every sample
+            carries ``annotated``, the selected classes its source annotates, which the
+            segmentation metrics use to score a class only where it is annotated.
     """
 
     def __init__(self, data_root: str, classes: Optional[Sequence] = None,
                  split: Optional[str] = 'train', grades: Optional[Sequence[int]] = None,
                  grade_sources: Optional[Sequence[str]] = None, ungraded: str = 'keep',
-                 with_images: bool = True, max_samples: Optional[int] = None, **kwargs):
+                 with_images: bool = True, max_samples: Optional[int] = None,
+                 unannotated: str = 'keep', **kwargs):
         if split is not None and split not in SPLITS:
             raise ValueError(f'FundusDataset: split must be one of {list(SPLITS)} or None, '
                              f'got {split!r}')
@@ -56,6 +67,10 @@ class FundusDataset(BaseDataset):
         if ungraded not in UNGRADED_POLICIES:
             raise ValueError(f'FundusDataset: ungraded must be one of {UNGRADED_POLICIES}, '
                              f'got {ungraded!r}')
+        if unannotated not in UNANNOTATED_POLICIES:
+            raise ValueError(f'FundusDataset: unannotated must be one of '
+                             f'{UNANNOTATED_POLICIES}, got {unannotated!r}')
+        self.unannotated = unannotated
         self.class_set = resolve_classes(classes)
         self.split = split
         self.grades = None if grades is None else tuple(grades)
@@ -105,14 +120,20 @@ class FundusDataset(BaseDataset):
             raise ValueError(f'{root}: no images selected (split={split}, '
                              f'grades={self.grades}, grade_sources={self.grade_sources})')
         data_list = []
+        luts = {}
         for r in selected:
             lab = str(label_path(root, r.name))
             if not osp.isfile(lab):
                 raise FileNotFoundError(f'{lab}: label listed in meta.csv is missing')
+            annotated = tuple(c for c in self.class_set.lesion_codes if r.annotates(c))
+            if annotated not in luts:
+                luts[annotated] = self._label_lut(lut, annotated)
             info = dict(name=r.name, label_path=lab, seg_map_path=lab,
                         grade=-1 if r.grade is None else r.grade,
                         grade_source=r.grade_source, dataset=r.dataset, split=r.split,
-                        label_lut=lut, num_classes=len(self.class_set),
+                        annotated=annotated, od_source=r.od_source,
+                        label_lut=luts[annotated], num_classes=len(self.class_set),
+                        num_stored_classes=len(stored),
                         classes=self.class_set.codes,
                         reduce_zero_label=False, seg_fields=[])
             if self.with_images:
@@ -121,7 +142,40 @@ class FundusDataset(BaseDataset):
                     raise FileNotFoundError(f'{img}: image listed in meta.csv is missing')
                 info['img_path'] = img
             data_list.append(info)
+        self._log_unannotated(root, split, data_list)
         return data_list
+
+    def _label_lut(self, lut, annotated: tuple):
+        """The root's lookup table, with the classes an image does not annotate turned
+        into the ignore index when ``unannotated='ignore'``."""
+        if self.unannotated != 'ignore' or len(annotated) == len(self.class_set.lesion_codes):
+            return lut
+        lut = lut.copy()
+        for code in self.class_set.lesion_codes:
+            if code not in annotated:
+                lut[lut == self.class_set.index(code)] = IGNORE_INDEX
+        return lut
+
+    def _log_unannotated(self, root, split, data_list) -> None:
+        """Say, per source and class, how many images do not annotate a selected class
+        and what their labels hold for it."""
+        gaps = {}
+        for d in data_list:
+            for code in self.class_set.lesion_codes:
+                if code not in d['annotated']:
+                    filled = code == 'OD' and d['od_source'] in ('drawn', 'predicted')
+                    key = (d['dataset'], code, d['od_source'] if filled else '')
+                    gaps[key] = gaps.get(key, 0) + 1
+        for (dataset, code, filled), n in sorted(gaps.items()):
+            if filled:
+                what = ('its pixels are ignored (255)' if self.unannotated == 'ignore'
+                        else f'its {filled} disc is kept as OD')
+            else:
+                what = (f'any {code} there is labelled RET (nothing marks where it is); '
+                        f'metrics skip {code} on these images')
+            print_log(f'FundusDataset({root}, split={split}): {n} {dataset} image(s) do not '
+                      f'annotate {code}{" (disc " + filled + ")" if filled else ""}: {what}',
+                      logger='current')
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)

@@ -4,13 +4,23 @@
 
     <root>/images/<name>.png     RGB, square, cropped to the field of view
     <root>/labels/<name>.png     uint8, one class index per pixel (order of classes.json)
-    <root>/meta.csv              name, grade, grade_source, dataset, split
+    <root>/meta.csv              name, grade, grade_source, dataset, split, annotated, od_source
     <root>/classes.json          the ordered class list and palette the labels were written with
 
 ``grade`` is 0-4, or empty for an image without a grade (``grade_source`` ``ungraded``);
 ``grade_source`` is ``annotated``, ``predicted``, ``synthetic`` or ``ungraded``;
 ``split`` is ``train`` or ``test``. A label-only folder (as ``tools/sample_labels.py``
 writes) has no ``images/``.
+
+``annotated`` lists, space-separated, the classes of ``classes.json`` (besides ``BG`` and
+``RET``) whose masks the image's source provides: FGADR and DDR draw no optic disc, so
+their rows leave ``OD`` out, and a label map's ``RET`` pixels are only known not to be
+such a class where the class is annotated. ``*`` (and a meta.csv without the column,
+written before it existed) means every class of ``classes.json``. ``od_source`` says where
+the ``OD`` pixels of the label come from: ``annotated`` (the source's mask), ``drawn`` (an
+ellipse from a per-image disc file), ``predicted`` (the disc model of ``prepare_data``),
+``generated`` (a synthetic map), or empty (no disc in the label: no ``OD`` class, or the
+source lacks it and it was not filled).
 """
 from __future__ import annotations
 
@@ -22,9 +32,13 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..classes import ClassSet
+from ..classes import BASE_CODES, ClassSet
 
-META_COLUMNS = ('name', 'grade', 'grade_source', 'dataset', 'split')
+META_COLUMNS = ('name', 'grade', 'grade_source', 'dataset', 'split', 'annotated', 'od_source')
+#: Columns a meta.csv must have; older files lack the last two (read as: all annotated).
+REQUIRED_COLUMNS = META_COLUMNS[:5]
+ALL_ANNOTATED = '*'
+OD_SOURCES = ('annotated', 'drawn', 'predicted', 'generated', '')
 GRADES = (0, 1, 2, 3, 4)
 GRADE_SOURCES = ('annotated', 'predicted', 'synthetic', 'ungraded')
 SPLITS = ('train', 'test')
@@ -40,11 +54,32 @@ class MetaRow:
     grade_source: str
     dataset: str
     split: str
+    #: lesion codes the source annotates; None: every class of the root's classes.json
+    annotated: Optional[tuple] = None
+    od_source: str = ''
 
     def as_csv(self) -> dict:
         return {'name': self.name, 'grade': '' if self.grade is None else str(self.grade),
                 'grade_source': self.grade_source, 'dataset': self.dataset,
-                'split': self.split}
+                'split': self.split,
+                'annotated': ALL_ANNOTATED if self.annotated is None
+                else ' '.join(self.annotated),
+                'od_source': self.od_source}
+
+    def annotates(self, code: str) -> bool:
+        """Whether the source of this image annotates ``code`` (BG and RET: always)."""
+        return self.annotated is None or code in BASE_CODES or code in self.annotated
+
+
+def check_name(name: str, where: str) -> str:
+    """A sample name must be a plain file stem: no path separator, no ``..``, not
+    absolute, no leading dot; it becomes ``images/<name>.png`` inside a root."""
+    bad = (not name or '/' in name or '\\' in name or name.startswith('.')
+           or name != name.strip() or any(ord(ch) < 32 for ch in name))
+    if bad:
+        raise ValueError(f'{where}: name {name!r} is not a plain file stem (no path '
+                         f'separators, "..", leading dot or surrounding spaces)')
+    return name
 
 
 def check_grade(grade, where: str) -> Optional[int]:
@@ -75,16 +110,17 @@ def read_meta(root: PathLike) -> list[MetaRow]:
     rows = []
     with path.open(newline='') as f:
         reader = csv.DictReader(f)
-        missing = [c for c in META_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f'{path}: missing column(s) {missing}; expected '
                              f'{list(META_COLUMNS)}, found {reader.fieldnames}')
         seen = set()
         for lineno, rec in enumerate(reader, start=2):
             where = f'{path}:{lineno}'
-            name = rec['name'].strip()
+            name = (rec['name'] or '').strip()
             if not name:
                 raise ValueError(f'{where}: empty name')
+            check_name(name, where)
             if name in seen:
                 raise ValueError(f'{where}: name {name!r} appears twice')
             seen.add(name)
@@ -99,14 +135,42 @@ def read_meta(root: PathLike) -> list[MetaRow]:
             split = rec['split'].strip()
             if split not in SPLITS:
                 raise ValueError(f'{where}: split {split!r}; expected one of {list(SPLITS)}')
-            rows.append(MetaRow(name, grade, source, rec['dataset'].strip(), split))
+            annotated = _parse_annotated(rec.get('annotated'), where)
+            od_source = (rec.get('od_source') or '').strip()
+            if od_source not in OD_SOURCES:
+                raise ValueError(f'{where}: od_source {od_source!r}; expected one of '
+                                 f'{[s for s in OD_SOURCES if s]} or empty')
+            rows.append(MetaRow(name, grade, source, rec['dataset'].strip(), split,
+                                annotated, od_source))
     return rows
 
 
+def _parse_annotated(text: Optional[str], where: str) -> Optional[tuple]:
+    """The ``annotated`` cell: ``*`` or absent -> None (all), else the codes it lists."""
+    if text is None or text.strip() == ALL_ANNOTATED:
+        return None
+    codes = tuple(text.split())
+    bad = [c for c in codes if not c.isidentifier()]
+    if bad:
+        raise ValueError(f'{where}: annotated {text!r} holds {bad}, which are not class '
+                         f'codes; expected space-separated codes (e.g. "OD MA HE EX SE") or '
+                         f'{ALL_ANNOTATED!r}')
+    if len(set(codes)) != len(codes):
+        raise ValueError(f'{where}: annotated {text!r} lists a class twice')
+    return codes
+
+
 def write_meta(root: PathLike, rows: Iterable[MetaRow]) -> Path:
+    """Write ``rows`` (sorted by name) as ``<root>/meta.csv``; ``annotated=None`` is
+    written as the root's lesion codes when its classes.json is there (else ``*``)."""
     path = Path(root) / 'meta.csv'
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda r: r.name)
+    for row in rows:
+        check_name(row.name, f'{path}: row')
+    if any(r.annotated is None for r in rows) and (Path(root) / 'classes.json').is_file():
+        codes = read_classes(root).lesion_codes
+        rows = [replace(r, annotated=codes) if r.annotated is None else r for r in rows]
     with path.open('w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=META_COLUMNS, lineterminator='\n')
         writer.writeheader()

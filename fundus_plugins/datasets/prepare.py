@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from ..classes import BACKGROUND, ClassSet
-from .layout import (MetaRow, TEST_FRACTION, image_path, label_path, read_classes,
-                     read_meta, stratified_split, write_meta)
+from .layout import (MetaRow, TEST_FRACTION, check_name, image_path, label_path,
+                     read_classes, read_meta, stratified_split, write_meta)
 from .sources import SourceRecord
 
 PathLike = Union[str, Path]
@@ -97,8 +97,11 @@ def crop_pad_resize(image: np.ndarray, label: np.ndarray, fov: np.ndarray, size:
             cv2.resize(sq_lab, (size, size), interpolation=cv2.INTER_NEAREST))
 
 
-def prepare_record(record: SourceRecord, classes: ClassSet, size: int):
-    """(image, label) of one record in the prepared form."""
+def prepare_record(record: SourceRecord, classes: ClassSet, size: int,
+                   od_ellipse=None):
+    """(image, label) of one record in the prepared form. ``od_ellipse`` (an
+    :class:`~.optic_disc.Ellipse` in the original image's pixels) is drawn as the ``OD``
+    mask of a record whose source has none."""
     image = read_image(record.image)
     fov = field_of_view(image)
     if fov.sum() < 0.05 * fov.size:
@@ -106,6 +109,9 @@ def prepare_record(record: SourceRecord, classes: ClassSet, size: int):
                          f'entirely dark)')
     masks = {code: read_mask(path, image.shape) for code, path in record.masks.items()
              if path is not None}
+    if od_ellipse is not None:
+        from .optic_disc import ellipse_mask
+        masks['OD'] = ellipse_mask(image.shape[:2], od_ellipse)
     label = classes.compose(fov, masks)
     return crop_pad_resize(image, label, fov, size, classes.index(BACKGROUND))
 
@@ -129,9 +135,9 @@ def write_pair(root: PathLike, name: str, image: Optional[np.ndarray],
 
 
 def _prepare_one(args):
-    record, codes, size, out = args
+    record, codes, size, out, ellipse = args
     classes = ClassSet(codes)
-    image, label = prepare_record(record, classes, size)
+    image, label = prepare_record(record, classes, size, ellipse)
     write_pair(out, record.name, image, label)
     return record.name
 
@@ -175,24 +181,166 @@ def init_layout(out: PathLike, classes: ClassSet, overwrite: bool = False,
 
 def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: ClassSet,
                     size: int = 512, seed: int = 0, test_fraction: float = TEST_FRACTION,
-                    workers: int = 1, overwrite: bool = False, progress: bool = True) -> dict:
-    """Write ``records`` in the prepared layout under ``out``; returns the summary."""
+                    workers: int = 1, overwrite: bool = False, progress: bool = True,
+                    od_file: Optional[PathLike] = None, od_model: Optional[dict] = None,
+                    log=print) -> dict:
+    """Write ``records`` in the prepared layout under ``out``; returns the summary.
+
+    When the classes hold ``OD`` and a record's source does not annotate it (FGADR, DDR),
+    its disc is filled in so that every label map holds one: drawn from ``od_file`` (per
+    image ellipses, see :mod:`.optic_disc`) where it lists the image, else predicted by a
+    small disc model trained on the training-split images whose source annotates the disc
+    (IDRiD) and scored on their held-out test split (``od_model``: options of
+    :func:`.optic_disc.train_od_model`, or ``dict(path=...)`` of a saved model to use
+    instead of training one). ``meta.csv`` records each image's ``annotated`` classes and
+    ``od_source``; the summary counts them and gives the disc model's Dice.
+    """
     names = [r.name for r in records]
     dup = [n for n, c in Counter(names).items() if c > 1]
     if dup:
         raise ValueError(f'duplicate image names across datasets: {dup[:5]}')
+    for r in records:
+        check_name(r.name, f'{r.image}: output name')
+    od_plan, ellipses = plan_optic_discs(records, classes, od_file)
+    rows = [MetaRow(r.name, r.grade, r.grade_source, r.dataset, 'train',
+                    annotated=tuple(c for c in classes.lesion_codes if c in r.annotated),
+                    od_source=od_plan[r.name]) for r in records]
+    rows = stratified_split(rows, seed=seed, test_fraction=test_fraction)
+    need_model = [r for r in rows if r.od_source == 'predicted']
+    if need_model and not (od_model or {}).get('path') and not any(
+            r.od_source == 'annotated' and r.split == 'train' for r in rows):
+        sources = sorted({r.dataset for r in need_model})
+        raise ValueError(
+            f'{len(need_model)} image(s) of {sources} have no optic-disc mask and no ellipse '
+            f'in an OD file, and no training image annotates the disc to learn it from. Give '
+            f'an OD file (--od-file), a saved disc model (od_model path), add a source '
+            f'that annotates OD (IDRiD), or leave OD out of the classes.')
     out = init_layout(out, classes, overwrite)
-    jobs = [(r, classes.codes, size, out) for r in records]
+    jobs = [(r, classes.codes, size, out, ellipses.get(r.name)) for r in records]
     run_jobs(_prepare_one, jobs, workers, 'prepare', progress)
-    rows = [MetaRow(r.name, r.grade, r.grade_source, r.dataset, 'train') for r in records]
-    write_meta(out, stratified_split(rows, seed=seed, test_fraction=test_fraction))
+    od_report = None
+    if need_model:
+        od_report = fill_predicted_discs(out, rows, classes, od_model or {}, seed, progress,
+                                         log)
+    write_meta(out, rows)
     summary = summarize(out)
     summary['missing_masks'] = _missing_masks(records)
     summary['not_annotated'] = {
         ds: [c for c in classes.lesion_codes if c not in ann]
         for ds, ann in {r.dataset: r.annotated for r in records}.items()}
+    if od_report is not None:
+        summary['od_model'] = od_report
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     return summary
+
+
+def plan_optic_discs(records: Sequence[SourceRecord], classes: ClassSet,
+                     od_file: Optional[PathLike] = None):
+    """(name -> od_source, name -> ellipse) for ``records``: ``annotated`` where the
+    source has disc masks, ``drawn`` where ``od_file`` lists the image, ``predicted``
+    otherwise; empty for every record when the classes hold no ``OD``. An OD-file entry
+    that names no record is an error; one for an image with its own disc mask is not
+    used (the mask is), and the count of those is logged by the caller's summary."""
+    from .optic_disc import read_od_ellipses
+
+    ellipses = read_od_ellipses(od_file) if od_file else {}
+    if 'OD' not in classes.codes:
+        if ellipses:
+            raise ValueError(f'{od_file}: an optic-disc file was given but the classes '
+                             f'{list(classes.codes)} have no OD')
+        return {r.name: '' for r in records}, {}
+    by_stem = defaultdict(list)
+    for r in records:
+        by_stem[Path(r.image).stem].append(r)
+    unknown = sorted(set(ellipses) - set(by_stem))
+    if unknown:
+        raise ValueError(f'{od_file}: names images that are not among the inputs: '
+                         f'{unknown[:10]}{" ..." if len(unknown) > 10 else ""}')
+    plan, drawn = {}, {}
+    for r in records:
+        stem = Path(r.image).stem
+        if 'OD' in r.annotated:
+            plan[r.name] = 'annotated'
+        elif stem in ellipses:
+            if len(by_stem[stem]) > 1:
+                raise ValueError(f'{od_file}: image {stem!r} names more than one input '
+                                 f'image ({[str(x.image) for x in by_stem[stem]]})')
+            plan[r.name], drawn[r.name] = 'drawn', ellipses[stem]
+        else:
+            plan[r.name] = 'predicted'
+    return plan, drawn
+
+
+def _disc_target(label: np.ndarray, od_index: int) -> np.ndarray:
+    """The whole disc of a prepared label: its OD pixels with the holes that lesions on
+    the disc leave filled (the outer contour of the largest OD region)."""
+    od = (label == od_index).astype(np.uint8)
+    contours, _ = cv2.findContours(od, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(od)
+    if contours:
+        cv2.drawContours(filled, [max(contours, key=cv2.contourArea)], -1, 1, thickness=-1)
+    return filled.astype(bool)
+
+
+def _read_prepared(root: Path, name: str):
+    image = read_image(image_path(root, name))
+    label = _decode(label_path(root, name), cv2.IMREAD_UNCHANGED, 'label')
+    return image, label
+
+
+def fill_predicted_discs(out: Path, rows: Sequence[MetaRow], classes: ClassSet,
+                         options: dict, seed: int = 0, progress: bool = True,
+                         log=print) -> dict:
+    """Train (or load) the disc model, score it on the held-out annotated discs, and
+    paint its disc into the labels of the rows marked ``predicted`` (only over ``RET``:
+    lesions keep their pixels, nothing leaves the field of view). Returns the report."""
+    from .optic_disc import ODModel, evaluate_od_model, train_od_model
+
+    od = classes.index('OD')
+    ret = classes.index('RET')
+    options = dict(options)
+    path = options.pop('path', None)
+    annotated = {'train': [], 'test': []}
+    for r in rows:
+        if r.od_source == 'annotated':
+            annotated[r.split].append(r.name)
+    report = {}
+    if path:
+        model = ODModel.load(path)
+        report['model'] = str(path)
+    else:
+        pairs = [_read_prepared(out, n) for n in annotated['train']]
+        log(f'optic disc: training the disc model on {len(pairs)} annotated training '
+            f'images')
+        model = train_od_model([p[0] for p in pairs], [_disc_target(p[1], od) for p in pairs],
+                               seed=seed, progress=progress, **options)
+        model.save(out / 'od_model.pt')
+        report['model'] = 'od_model.pt (trained here)'
+        report['train_images'] = len(pairs)
+    if annotated['test']:
+        pairs = [_read_prepared(out, n) for n in annotated['test']]
+        ev = evaluate_od_model(model, [p[0] for p in pairs],
+                               [_disc_target(p[1], od) for p in pairs])
+        report['heldout_images'] = len(pairs)
+        report['heldout_dice'] = float(ev['mean_dice'])
+        log(f'optic disc: Dice {ev["mean_dice"]:.3f} on {len(pairs)} held-out annotated '
+            f'discs')
+    else:
+        report['heldout_images'] = 0
+        report['heldout_dice'] = None
+    fallbacks = 0
+    targets = [r.name for r in rows if r.od_source == 'predicted']
+    from tqdm import tqdm
+    for name in tqdm(targets, desc='optic disc', unit='img', disable=not progress):
+        image, label = _read_prepared(out, name)
+        result = model.predict(image)
+        fallbacks += int(result.fallback)
+        label = label.copy()
+        label[result.mask & (label == ret)] = od
+        write_pair(out, name, None, label)
+    report['predicted'] = len(targets)
+    report['fallbacks'] = fallbacks
+    return report
 
 
 def _missing_masks(records: Iterable[SourceRecord]) -> dict:
@@ -217,8 +365,14 @@ def summarize(root: PathLike) -> dict:
     per = {'dataset': defaultdict(Counter), 'grade': defaultdict(Counter)}
     frac = defaultdict(list)
     present = Counter()
+    od_sources = defaultdict(Counter)
+    annotating = Counter()
     for row in rows:
         per['dataset'][row.dataset][row.split] += 1
+        if 'OD' in classes.codes:
+            od_sources[row.dataset][row.od_source or 'none'] += 1
+        for code in classes.lesion_codes:
+            annotating[code] += int(row.annotates(code))
         per['grade']['ungraded' if row.grade is None else str(row.grade)][row.split] += 1
         label = cv2.imread(str(label_path(root, row.name)), cv2.IMREAD_UNCHANGED)
         if label is None:
@@ -237,6 +391,8 @@ def summarize(root: PathLike) -> dict:
         'per_split': dict(Counter(r.split for r in rows)),
         'pixel_fraction': {c: float(np.mean(v)) if v else 0.0 for c, v in frac.items()},
         'images_with': dict(present),
+        'images_annotating': dict(annotating),
+        'od_source': {k: dict(v) for k, v in sorted(od_sources.items())},
     }
 
 
@@ -258,6 +414,19 @@ def format_summary(summary: dict) -> str:
                      + ', '.join(f'{c} {n}' for c, n in sorted(miss.items())))
     for ds, codes in summary.get('not_annotated', {}).items():
         if codes:
-            lines.append(f'{ds}: does not annotate {", ".join(codes)} '
-                         f'(those classes are absent from its labels)')
+            lines.append(f'{ds}: does not annotate {", ".join(codes)} (meta.csv says so per '
+                         f'image: segmentation ignores those pixels and metrics skip those '
+                         f'classes on its images)')
+    if summary.get('od_source'):
+        lines += ['', 'optic disc (OD) in the labels, by where it comes from:']
+        for ds, c in summary['od_source'].items():
+            lines.append(f'  {ds}: ' + ', '.join(f'{k} {n}' for k, n in sorted(c.items())))
+    om = summary.get('od_model')
+    if om:
+        dice = om.get('heldout_dice')
+        lines.append(f"  disc model ({om['model']}): {om['predicted']} disc(s) predicted"
+                     f"{', ' + str(om['fallbacks']) + ' by the fallback' if om['fallbacks'] else ''}; "
+                     + (f"Dice {dice:.3f} against {om['heldout_images']} held-out annotated "
+                        f"discs" if dice is not None else 'no held-out annotated disc to '
+                                                          'score it on'))
     return '\n'.join(lines)

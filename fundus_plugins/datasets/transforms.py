@@ -80,12 +80,19 @@ class LoadFundusPair(BaseTransform):
             if shape is not None and label.shape != shape:
                 raise ValueError(f'{path}: label is {label.shape[1]}x{label.shape[0]} but its '
                                  f'image {results["img_path"]} is {shape[1]}x{shape[0]}')
+            stored = results.get('num_stored_classes')
+            if stored is not None and label.size and int(label.max()) >= stored:
+                raise ValueError(f'{path}: label value {int(label.max())} outside '
+                                 f'0..{stored - 1} (its root\'s classes.json lists {stored} '
+                                 f'classes)')
             lut = results.get('label_lut')
             if lut is not None:
                 label = np.asarray(lut, dtype=np.uint8)[label]
             num_classes = results.get('num_classes')
-            if num_classes is not None and label.size and int(label.max()) >= num_classes:
-                raise ValueError(f'{path}: label value {int(label.max())} outside '
+            # 255 after the lookup: a class the image's source does not annotate (ignored).
+            valid = label[label != 255] if lut is not None else label
+            if num_classes is not None and valid.size and int(valid.max()) >= num_classes:
+                raise ValueError(f'{path}: label value {int(valid.max())} outside '
                                  f'0..{num_classes - 1} (classes.json of its root lists '
                                  f'fewer classes than the label uses)')
             results['gt_seg_map'] = label
@@ -216,6 +223,104 @@ class AlignOpticDisc(BaseTransform):
 
     def __repr__(self):
         return f'{self.__class__.__name__}(side={self.side!r})'
+
+
+@TRANSFORMS.register_module()
+class BenGrahamFundus(BaseTransform):
+    """Ben Graham's local-contrast normalisation of the image (Kaggle DR 2015 winner).
+
+    ``img = 4 * img - 4 * GaussianBlur(img, sigma) + 128``, per channel, rounded and
+    saturated to 0..255 (``cv2.addWeighted`` on uint8 images): the local mean colour
+    becomes mid-grey and local detail (lesions, vessels) is amplified four times, which
+    evens out illumination and camera colour between images and sources. Then the
+    field of view (FOV) is shrunk by ``fov_margin`` of its radius and everything
+    outside it is set to ``outside_value``: near the FOV edge the blur mixes in the
+    black surround, which leaves a bright ring. Only ``img`` changes; the label never.
+
+    The recipe: Graham rescales each photograph to an FOV radius r, blurs with
+    sigma = r / 30 and keeps a centred circle of radius 0.9 r, 128 outside it. Son et
+    al.'s code (which fed its U-Net such images) applies it to FOV-cropped squares of
+    side s with sigma = s / 30 (twice Graham's: s = 2 r) and the same 0.9 r circle.
+    Our prepared images are FOV-cropped squares too, but the FOV is not always a full
+    centred circle (IDRiD's is cut flat at the top and bottom), so the FOV is taken from
+    the sample itself: the label map's ``BG`` class (index 0) is outside it when the
+    label is loaded (it is then the annotated FOV; a label of another size is resized
+    by nearest neighbour), otherwise the pixels whose brightest channel exceeds
+    ``fov_threshold``, holes filled. With r = s / 2, the FOV is shrunk by
+    ``fov_margin * s / 2`` pixels. The margin hides the ring, and with it whatever the
+    image shows there (the label keeps its lesions): ``fov_margin=0`` keeps every FOV
+    pixel and the ring.
+
+    Args:
+        sigma: blur sigma as a fraction of the image side (1/30: Son et al.'s code;
+            1/60: Graham's r / 30 on an FOV-cropped image).
+        fov_margin: fraction of the FOV radius (half the image side) cut off the FOV
+            edge (0.1: the recipe's 0.9 circle). 0 keeps the whole FOV.
+        outside_value: value of every channel outside the shrunk FOV (128 in the
+            recipe; 0 gives black).
+        fov_threshold: brightness above which a pixel is in the FOV, for samples without
+            a label map.
+    """
+
+    def __init__(self, sigma: float = 1 / 30, fov_margin: float = 0.1,
+                 outside_value: int = 128, fov_threshold: int = 10):
+        if not sigma > 0:
+            raise ValueError(f'BenGrahamFundus: sigma (a fraction of the image side) must '
+                             f'be > 0, got {sigma}')
+        if not 0 <= fov_margin < 1:
+            raise ValueError(f'BenGrahamFundus: fov_margin must be in [0, 1), got '
+                             f'{fov_margin}')
+        if not 0 <= outside_value <= 255:
+            raise ValueError(f'BenGrahamFundus: outside_value must be in 0..255, got '
+                             f'{outside_value}')
+        self.sigma = sigma
+        self.fov_margin = fov_margin
+        self.outside_value = outside_value
+        self.fov_threshold = fov_threshold
+
+    def fov_mask(self, results: dict) -> np.ndarray:
+        """(H, W) bool: the sample's field of view, before the margin is cut off."""
+        img = results['img']
+        h, w = img.shape[:2]
+        label = results.get('gt_seg_map')
+        if label is not None:
+            fov = np.asarray(label) != 0
+            if fov.shape != (h, w):
+                fov = cv2.resize(fov.astype(np.uint8), (w, h),
+                                 interpolation=cv2.INTER_NEAREST) > 0
+            return fov
+        bright = img.max(axis=2) if img.ndim == 3 else img
+        mask = (bright > self.fov_threshold).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        filled = np.zeros_like(mask)
+        cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+        return filled > 0
+
+    def transform(self, results: dict) -> dict:
+        img = results.get('img')
+        if img is None:
+            raise KeyError('BenGrahamFundus: results have no image (put it after a '
+                           'LoadFundusPair that loads the image)')
+        h, w = img.shape[:2]
+        side = max(h, w)
+        blur = cv2.GaussianBlur(img, (0, 0), self.sigma * side)
+        out = 4.0 * img.astype(np.float32) - 4.0 * blur.astype(np.float32) + 128.0
+        out = np.clip(np.rint(out) if img.dtype == np.uint8 else out, 0, 255)
+        fov = self.fov_mask(results)
+        margin = self.fov_margin * side / 2
+        if margin > 0:
+            # Distance to the nearest non-FOV pixel, the outside of the image included.
+            padded = cv2.copyMakeBorder(fov.astype(np.uint8), 1, 1, 1, 1,
+                                        cv2.BORDER_CONSTANT, value=0)
+            dist = cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
+            fov = dist > margin
+        out[~fov] = self.outside_value
+        results['img'] = out.astype(img.dtype)
+        return results
+
+    def __repr__(self):
+        return (f'{self.__class__.__name__}(sigma={self.sigma:.4g}, '
+                f'fov_margin={self.fov_margin}, outside_value={self.outside_value})')
 
 
 @TRANSFORMS.register_module()

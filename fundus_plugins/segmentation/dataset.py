@@ -27,14 +27,17 @@ def synthetic_count(num_real: int, fraction: float) -> int:
 
 @DATASETS.register_module()
 class FundusSegDataset(FundusDataset):
-    """Args (besides :class:`~fundus_plugins.datasets.FundusDataset`'s):
+    """Args (besides :class:`~fundus_plugins.datasets.FundusDataset`'s, whose
+    ``unannotated`` defaults to ``'ignore'`` here: a class an image's source does not
+    annotate is left out of the loss on that image, never taught as retina):
         synthetic_root: a prepared root of synthetic pairs (``tools/synthesize.py``).
         synthetic_fraction: p in [0, 1): the synthetic share of the training set.
         synthetic_seed: seed of the draw from ``synthetic_root``.
     """
 
     def __init__(self, data_root: str, synthetic_root: Optional[str] = None,
-                 synthetic_fraction: float = 0.0, synthetic_seed: int = 0, **kwargs):
+                 synthetic_fraction: float = 0.0, synthetic_seed: int = 0,
+                 unannotated: str = 'ignore', **kwargs):
         self.synthetic_root = synthetic_root
         self.synthetic_fraction = float(synthetic_fraction)
         self.synthetic_seed = synthetic_seed
@@ -47,7 +50,7 @@ class FundusSegDataset(FundusDataset):
                 raise ValueError('FundusSegDataset: synthetic images go into the training '
                                  f"split only, not split={kwargs.get('split')!r}; the test "
                                  'split stays real')
-        super().__init__(data_root, **kwargs)
+        super().__init__(data_root, unannotated=unannotated, **kwargs)
 
     def load_data_list(self) -> list[dict]:
         real = self._load_root(self.data_root, self.split)
