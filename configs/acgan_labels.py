@@ -1,12 +1,23 @@
 # The label generator: a grade-conditioned ACGAN over lesion label maps (Son et al. 2021),
-# the paper's setting: 256 x 256 maps, batch 64, two generator updates per discriminator
-# update, one-sided label smoothing (real target 0.9), the auxiliary grade loss,
-# adaptive discriminator augmentation; plus the measured improvements of README "Step 1".
+# with the paper's 256 x 256 maps, batch 64, two generator updates per discriminator
+# update, hinge loss, auxiliary grade loss and adaptive discriminator augmentation;
+# plus the measured improvements of README "Step 1".
 # Trains on the prepared layout of real data (tools/prepare_data.py; ungraded images need
 # predicted grades first). Sized for GPUs; configs/acgan_labels_demo.py runs on a CPU.
 #
 #   python tools/train.py configs/acgan_labels.py [--cfg-options data_root=...]
 #   tools/dist_train.sh configs/acgan_labels.py 8
+#
+# Our default, not the paper's: configs/acgan_labels_paper.py reproduces the defaults of
+# their public code and explains each departure. In short (theirs -> ours):
+#   lr G / D 5e-4 / 1e-4, Adam (0.5, 0.999), constant -> 2e-4 / 4e-4, (0, 0.9), decay;
+#   D gradient norm clipped at 0.01 -> not clipped (spectral norm instead);
+#   label smoothing: their flag had no effect -> real term 0.9 relu(1 - D) + 0.1 relu(1 + D);
+#   aux grade loss of D on real + generated maps -> real maps only; none for G -> weight 1;
+#   ADA p +-0.01 every iteration -> StyleGAN2-ADA rule (ada_kimg 100), other operations;
+#   discriminator 3x3 + BN, 8-128 ch. -> 4x4, spectral norm, 64-512 ch., minibatch std;
+#   random h/v flips -> disc aligned right + sample_flip; added: EMA, disc_temperature
+#   0.25, mode seeking 0.02; classes OD..SE (theirs also NV, IRMA); 20k iterations.
 _base_ = ['./_base_/gan_runtime.py']
 
 # The run's classes: channel counts everywhere follow from this list (BG and RET first).

@@ -56,6 +56,11 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
 
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
+    if cfg.model.get('type') == 'SPADEGAN':
+        # Inference needs no perceptual loss: do not ask for the VGG weights.
+        cfg = cfg.copy()
+        cfg.model = dict(cfg.model, loss_config=dict(cfg.model.get('loss_config') or {},
+                                                     lambda_vgg=0.0))
     model = build_model(cfg)
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
     state = ckpt.get('state_dict', ckpt)
@@ -65,12 +70,62 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
     return model.to(device).eval()
 
 
+def add_fov_arguments(parser) -> None:
+    """The ``--fov`` and ``--fov-root`` options of the tools that sample label maps
+    (resolve them with :func:`resolve_fov`)."""
+    parser.add_argument(
+        '--fov', default='auto', choices=['auto', 'real', 'fitted', 'generated'],
+        help="field of view of the maps: real (a real training map's, from --fov-root or "
+             "the config's data_root), fitted (a circle fitted to the generator's), "
+             "generated (the generator's argmax, the paper); auto: real when a prepared "
+             'root is at hand, else fitted')
+    parser.add_argument('--fov-root', help='prepared root whose training maps give the '
+                                           "fields of view (default: the config's data_root)")
+
+
+def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
+    """(mode, root) for the tools' ``--fov``: ``'auto'`` takes the real fields of view of
+    ``fov_root`` or of the config's ``data_root`` when that is a prepared root, and a
+    fitted circle otherwise (saying so); ``'real'`` needs such a root."""
+    from .models.label_gan import FOV_MODES
+
+    if fov not in FOV_MODES + ('auto',):
+        raise ValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')
+    if fov not in ('auto', 'real'):
+        return fov, None
+    root = fov_root or (cfg.get('data_root') if cfg is not None else None)
+    if root and osp.isfile(osp.join(str(root), 'meta.csv')):
+        log(f'field of view of the sampled maps: real ones from {root}')
+        return 'real', str(root)
+    if fov == 'real':
+        raise FileNotFoundError(f'--fov real: {root!r} is not a prepared root (no meta.csv); '
+                                f'give --fov-root')
+    log(f'field of view of the sampled maps: a circle fitted to the generator\'s (no '
+        f'prepared root at {root!r}; give --fov-root for real ones)')
+    return 'fitted', None
+
+
 def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_size=32,
-                      sample_model='ema', progress=True):
-    """Yield (grade, index, uint8 map) for every requested map; seeded per grade."""
+                      sample_model='ema', progress=True, fov='generated', fov_root=None):
+    """Yield (grade, index, uint8 map) for every requested map; seeded per grade.
+
+    ``fov``: where the maps' field of view comes from (``'real'``: a real training map's
+    of ``fov_root``, drawn by the seed; ``'fitted'``: a circle fitted to the generator's;
+    ``'generated'``: the generator's argmax); see
+    :mod:`fundus_plugins.models.label_gan.fov`.
+    """
     from tqdm import tqdm
 
-    from .models.label_gan import label_maps_from_probs
+    from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
+
+    if fov not in FOV_MODES:
+        raise ValueError(f'fov must be one of {FOV_MODES}, got {fov!r}')
+    if fov == 'real' and fov_root is None:
+        raise ValueError("fov='real' needs fov_root, a prepared root of real label maps")
+    pool = None
+    if fov == 'real':
+        side = int(model.generator.out_size * scale)  # F.interpolate floors
+        pool = RealFovPool(fov_root, side)
 
     total = len(grades) * num_per_grade
     bar = tqdm(total=total, desc='sample', unit='map', disable=not progress)
@@ -80,12 +135,14 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
         gen = torch.Generator().manual_seed(seed * 1000 + grade)
         noise = torch.randn(num_per_grade, model.noise_size, generator=gen)
         flips = torch.rand(num_per_grade, generator=gen) < 0.5
+        rng = np.random.default_rng([seed, grade])
         for start in range(0, num_per_grade, batch_size):
             z = noise[start:start + batch_size]
             probs = model.sample(torch.full((len(z),), grade), noise=z,
                                  sample_model=sample_model,
                                  flips=flips[start:start + batch_size])
-            maps = label_maps_from_probs(probs.float(), scale).cpu().numpy().astype(np.uint8)
+            maps = maps_with_fov(probs.float(), scale, fov, pool, rng)
+            maps = maps.cpu().numpy().astype(np.uint8)
             for k, m in enumerate(maps):
                 yield grade, start + k, m
             bar.update(len(z))
@@ -94,11 +151,12 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
 
 def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
                         batch_size=32, sample_model='ema', grid_per_grade=8,
-                        overwrite=False, progress=True) -> list:
-    """Sample ``num_per_grade`` label maps of each grade (:func:`sample_label_maps`) and
-    write them as a label-only prepared layout at ``out`` (labels/, meta.csv with
-    grade_source=synthetic, classes.json) with grid.png, one row per grade. Returns the
-    meta rows."""
+                        overwrite=False, progress=True, fov='generated',
+                        fov_root=None) -> list:
+    """Sample ``num_per_grade`` label maps of each grade (:func:`sample_label_maps`, with
+    its ``fov`` and ``fov_root``) and write them as a label-only prepared layout at
+    ``out`` (labels/, meta.csv with grade_source=synthetic, classes.json) with grid.png,
+    one row per grade. Returns the meta rows."""
     from pathlib import Path
 
     from .datasets.layout import MetaRow, write_meta
@@ -109,11 +167,13 @@ def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
     out = Path(out)
     init_layout(out, classes, overwrite=overwrite, with_images=False)
     rows, grid = [], {g: [] for g in grades}
+    od_source = 'generated' if 'OD' in classes.codes else ''
     for grade, i, label in sample_label_maps(model, grades, num_per_grade, scale, seed,
-                                             batch_size, sample_model, progress):
+                                             batch_size, sample_model, progress, fov,
+                                             fov_root):
         name = f'acgan_g{grade}_{i:05d}'
         write_pair(out, name, None, label)
-        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train'))
+        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train', None, od_source))
         if len(grid[grade]) < grid_per_grade:
             grid[grade].append(classes.colorize(label))
     write_meta(out, rows)
@@ -205,17 +265,20 @@ def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = F
     for row, (label, image) in tqdm(zip(rows, results), total=len(rows), desc='translate',
                                     unit='img', disable=not progress):
         write_pair(out, row.name, image, label)
-        written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train'))
+        written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train', None,
+                               row.od_source))
     write_meta(out, written)
     return written
 
 
 def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
                      batch_size: int = 8, amp: bool = False, overwrite: bool = False,
-                     name_prefix: str = 'syn', progress: bool = True) -> list:
+                     name_prefix: str = 'syn', progress: bool = True,
+                     fov='generated', fov_root=None) -> list:
     """``counts[grade]`` synthetic (image, label) pairs per grade, from a label ACGAN and
     a SPADE translator, written as a prepared layout at ``out`` with grid.png (one column
-    per grade: label map and image). Seeded per grade. Returns the meta rows."""
+    per grade: label map and image). Seeded per grade; ``fov`` / ``fov_root`` as in
+    :func:`sample_label_maps`. Returns the meta rows."""
     from pathlib import Path
 
     from tqdm import tqdm
@@ -233,7 +296,8 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
     for grade, n in sorted(counts.items()):
         if n > 0:
             sampled += list(sample_label_maps(label_model, [grade], n, scale, seed,
-                                              batch_size * 4, progress=False))
+                                              batch_size * 4, progress=False, fov=fov,
+                                              fov_root=fov_root))
     rows, grid = [], {}
     results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size, amp)
     for (grade, i, _), (label, image) in tqdm(zip(sampled, results), total=len(sampled),
@@ -241,7 +305,8 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
                                               disable=not progress):
         name = f'{name_prefix}_g{grade}_{i:05d}'
         write_pair(out, name, image, label)
-        rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train'))
+        rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train', None,
+                            'generated' if 'OD' in spade.class_set.codes else ''))
         if grade not in grid:
             grid[grade] = (spade.class_set.colorize(label), image)
     write_meta(out, rows)

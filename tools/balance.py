@@ -66,8 +66,10 @@ def main(argv=None):
     spade = init_model(load_config(args.spade_config, opts), args.spade_checkpoint,
                        args.device)
     t0 = time.time()
+    # The maps take their fields of view from the real images they are added to.
     synthesize_pairs(label_model, spade, need, args.out, args.seed, args.batch_size,
-                     overwrite=args.overwrite, name_prefix='bal')
+                     overwrite=args.overwrite, name_prefix='bal', fov='real',
+                     fov_root=args.real)
     print('| grade | real | synthetic added | total |\n|---|---|---|---|')
     for g in range(5):
         print(f'| {g} | {real.get(g, 0)} | {need[g]} | {real.get(g, 0) + need[g]} |')

@@ -3,6 +3,7 @@
 
     python tools/sample_labels.py CONFIG CHECKPOINT --num-per-grade N --out DIR
         [--scale 2] [--seed 0] [--grades 0 1 2 3 4] [--batch-size 32] [--device cpu]
+        [--fov auto|real|fitted|generated] [--fov-root PREPARED_ROOT]
 
 Writes DIR/labels/<name>.png (uint8 class indices, upsampled x scale: bilinear on the
 probabilities, then argmax), DIR/meta.csv (grade_source=synthetic), DIR/classes.json and
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 from mmengine.config import DictAction
+
+from fundus_plugins.apis import add_fov_arguments
 
 
 def parse_args(argv=None):
@@ -30,23 +33,25 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
     p.add_argument('--overwrite', action='store_true')
+    add_fov_arguments(p)
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, load_config, write_label_samples
+    from fundus_plugins.apis import init_model, load_config, resolve_fov, write_label_samples
 
     if args.num_per_grade < 1:
         raise SystemExit('--num-per-grade must be at least 1')
     cfg = load_config(args.config, args.cfg_options)
     model = init_model(cfg, args.checkpoint, args.device)
+    fov, fov_root = resolve_fov(args.fov, args.fov_root, cfg)
     out = Path(args.out)
     t0 = time.time()
     rows = write_label_samples(model, args.grades, args.num_per_grade, out, args.scale,
                                args.seed, args.batch_size, args.sample_model,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, fov=fov, fov_root=fov_root)
     side = int(model.generator.out_size * args.scale)  # F.interpolate floors
     print(f'{len(rows)} label maps ({side} x {side}) written to {out} in '
           f'{time.time() - t0:.1f} s; grid: {out / "grid.png"}')

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from fundus_plugins.apis import add_fov_arguments
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
@@ -33,6 +35,7 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true')
     p.add_argument('--overwrite', action='store_true')
+    add_fov_arguments(p)
     p.add_argument('--data-root', help='override both configs\' data_root (only used to '
                                        'build them)')
     return p.parse_args(argv)
@@ -40,19 +43,21 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, load_config, synthesize_pairs
+    from fundus_plugins.apis import init_model, load_config, resolve_fov, synthesize_pairs
 
     if args.num_per_grade < 1:
         raise SystemExit('--num-per-grade must be at least 1')
     opts = {'data_root': args.data_root} if args.data_root else None
-    label_model = init_model(load_config(args.label_config, opts), args.label_checkpoint,
-                             args.device)
+    label_cfg = load_config(args.label_config, opts)
+    label_model = init_model(label_cfg, args.label_checkpoint, args.device)
     spade = init_model(load_config(args.spade_config, opts), args.spade_checkpoint,
                        args.device)
+    fov, fov_root = resolve_fov(args.fov, args.fov_root, label_cfg)
     t0 = time.time()
     try:
         rows = synthesize_pairs(label_model, spade, {g: args.num_per_grade for g in args.grades},
-                                args.out, args.seed, args.batch_size, args.amp, args.overwrite)
+                                args.out, args.seed, args.batch_size, args.amp, args.overwrite,
+                                fov=fov, fov_root=fov_root)
     except ValueError as exc:
         raise SystemExit(str(exc))
     print(f'{len(rows)} synthetic pairs written to {args.out} in {time.time() - t0:.1f} s; '

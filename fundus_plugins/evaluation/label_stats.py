@@ -13,7 +13,12 @@ split of a prepared root), all at one size:
   and of connected-component count, generated vs real, and their Wasserstein-1
   distance;
 * diversity: the mean pairwise distance (fraction of pixels whose class differs)
-  between maps of one grade, generated vs real; mode collapse shows as a low ratio.
+  between maps of one grade, generated vs real; mode collapse shows as a low ratio;
+* background inside the field of view: the share of maps with ``BG`` pixels inside the
+  convex hull of their non-``BG`` pixels (shrunk by 2 px for the rasterised edge):
+  holes in the field of view and ragged rims, which the translator paints as black
+  holes in the photograph. Real fields of view (circles, maybe cut flat by the frame)
+  are convex: the target is 0.
 
 The grade classifier works on lesion-load features (per class: log pixel fraction and
 log component count), standardised, with a one-hidden-layer MLP trained full-batch: it is
@@ -89,21 +94,39 @@ class MapSet:
 
 
 class GradeClassifier:
-    """Lesion-load features -> DR grade (see the module docstring)."""
+    """Lesion-load features -> DR grade (see the module docstring).
+
+    Features are clipped to the range the training maps span (``clip``), then
+    standardised with the training mean and standard deviation, the latter raised to at
+    least ``min_std``. A feature constant in training (the optic-disc load when the
+    graded images come from a source without disc masks, FGADR; a lesion class no
+    training map has) would otherwise be divided by ~0 at prediction, and a map that has
+    it would get an input of ~1e6 that decides its grade alone. With the floor the
+    standardised values stay bounded; with the clip a feature constant in training is
+    held at its training value, so it leaves predictions exactly as they are without it.
+    The features are log10 pixel fractions and log(1 + component count): the default
+    floor 0.1 is a change of about a quarter in pixel fraction, or a seventh of the step
+    from no component to one, below what the features resolve.
+    """
 
     def __init__(self, hidden: int = 32, epochs: int = 400, lr: float = 0.02,
-                 weight_decay: float = 1e-3, seed: int = 0):
+                 weight_decay: float = 1e-3, seed: int = 0, min_std: float = 0.1,
+                 clip: bool = True):
+        if not min_std > 0:
+            raise ValueError(f'GradeClassifier: min_std must be > 0, got {min_std}')
         self.hidden, self.epochs, self.lr = hidden, epochs, lr
         self.weight_decay, self.seed = weight_decay, seed
+        self.min_std, self.clip = min_std, clip
         self.net = None
 
     def fit(self, data: MapSet) -> 'GradeClassifier':
         if len(data) == 0:
             raise ValueError('GradeClassifier: no training maps')
         x = data.features()
+        self.low, self.high = x.min(0), x.max(0)
         self.mean = x.mean(0)
-        self.std = x.std(0) + 1e-6
-        xt = torch.tensor((x - self.mean) / self.std, dtype=torch.float32)
+        self.std = np.maximum(x.std(0), self.min_std)
+        xt = torch.tensor(self._standardise(x), dtype=torch.float32)
         yt = torch.tensor(data.grades)
         g = torch.Generator().manual_seed(self.seed)
         net = nn.Sequential(nn.Linear(x.shape[1], self.hidden), nn.ReLU(),
@@ -120,14 +143,29 @@ class GradeClassifier:
         self.net = net.eval()
         return self
 
+    def scores(self, data: MapSet) -> np.ndarray:
+        """(N, 5) grade logits of the maps of ``data``."""
+        if self.net is None:
+            raise RuntimeError('GradeClassifier.scores before fit')
+        if len(data) == 0:
+            return np.zeros((0, len(GRADES)), np.float32)
+        x = torch.tensor(self._standardise(data.features()), dtype=torch.float32)
+        with torch.no_grad():
+            return self.net(x).numpy()
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        """Features clipped to the training range (``clip``), then standardised."""
+        if self.clip:
+            x = np.clip(x, self.low, self.high)
+        return (x - self.mean) / self.std
+
     def predict(self, data: MapSet) -> np.ndarray:
+        """The most likely grade of each map of ``data``."""
         if self.net is None:
             raise RuntimeError('GradeClassifier.predict before fit')
         if len(data) == 0:
             return np.zeros(0, np.int64)
-        x = torch.tensor((data.features() - self.mean) / self.std, dtype=torch.float32)
-        with torch.no_grad():
-            return self.net(x).argmax(1).numpy()
+        return self.scores(data).argmax(1)
 
 
 def _accuracy(pred, truth, grades=GRADES) -> Dict[str, float]:
@@ -161,6 +199,28 @@ def disc_min_area(real: MapSet, od_index: Optional[int], fraction: float = 0.1) 
         return 1
     largest = [a.max() for a in (component_areas(m == od_index) for m in real.maps) if a.size]
     return max(1, int(round(fraction * float(np.median(largest))))) if largest else 1
+
+
+def background_inside_fov(label: np.ndarray, margin: int = 2) -> int:
+    """``BG`` (index 0) pixels of a map inside the convex hull of its other pixels,
+    shrunk by ``margin`` pixels."""
+    fov = (label != 0).astype(np.uint8)
+    points = cv2.findNonZero(fov)
+    if points is None:
+        return 0
+    hull = np.zeros_like(fov)
+    cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+    if margin > 0:
+        hull = cv2.erode(hull, np.ones((3, 3), np.uint8), iterations=margin,
+                         borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return int(((hull > 0) & (fov == 0)).sum())
+
+
+def bg_inside_fov_share(data: MapSet) -> float:
+    """Share of maps with background inside their field of view (NaN for no maps)."""
+    if len(data) == 0:
+        return float('nan')
+    return float(np.mean([background_inside_fov(m) > 0 for m in data.maps]))
 
 
 def mean_pairwise_distance(maps: np.ndarray, max_maps: int = 64, seed: int = 0) -> float:
@@ -199,6 +259,7 @@ def compare(generated: MapSet, real_train: MapSet, real_test: MapSet,
         'od_one_disc': {'generated': {}, 'real': {}},
         'lesion_load': {},
         'diversity': {'generated': {}, 'real': {}},
+        'bg_in_fov': {'generated': {}, 'real': {}},
     }
     min_disc = disc_min_area(real_all, od)
     res['od_disc_min_area'] = min_disc
@@ -212,6 +273,8 @@ def compare(generated: MapSet, real_train: MapSet, real_test: MapSet,
         res['od_one_disc']['real'][key] = od_one_fraction(real, od, min_disc)
         res['diversity']['generated'][key] = mean_pairwise_distance(gen.maps, seed=seed)
         res['diversity']['real'][key] = mean_pairwise_distance(real.maps, seed=seed)
+        res['bg_in_fov']['generated'][key] = bg_inside_fov_share(gen)
+        res['bg_in_fov']['real'][key] = bg_inside_fov_share(real)
         for k, code in enumerate(classes.codes[2:]):
             entry = res['lesion_load'].setdefault(code, {})
             for feat in ('pixel_fraction', 'components'):
@@ -232,6 +295,7 @@ def summary_scalars(res: dict) -> Dict[str, float]:
         'od_one': res['od_one']['generated']['all'],
         'od_one_real': res['od_one']['real']['all'],
         'od_one_disc': res['od_one_disc']['generated']['all'],
+        'bg_in_fov': res['bg_in_fov']['generated']['all'],
     }
     ratios = [res['diversity']['generated'][str(g)] / res['diversity']['real'][str(g)]
               for g in GRADES
@@ -272,6 +336,11 @@ def format_report(res: dict) -> str:
     for who in ('generated', 'real'):
         lines.append(f'| {who}, disc-sized | ' + ' | '.join(
             _f(res['od_one_disc'][who][k], True) for k in keys) + ' |')
+    lines += ['', '**Maps with background inside the field of view** (%; holes and ragged '
+              'rims, painted as black holes; target 0)', '', head]
+    for who in ('generated', 'real'):
+        lines.append(f'| {who} | ' + ' | '.join(_f(res['bg_in_fov'][who][k], True)
+                                               for k in keys) + ' |')
     lines += ['', '**Diversity**: mean pairwise fraction of differing pixels', '', head]
     for who in ('generated', 'real'):
         lines.append(f'| {who} | ' + ' | '.join(_f(res['diversity'][who][k]) for k in keys)

@@ -38,6 +38,7 @@ from mmengine.registry import DefaultScope
 from ...classes import resolve_classes
 from ..ada_augment import AdaAugment
 from ..data_preprocessor import FundusDataPreprocessor
+from .fov import maps_with_fov
 from .losses import check_loss_type, disc_fake_loss, disc_real_loss, gen_loss
 
 DEFAULT_LOSS = dict(adv_loss='hinge', real_target=0.9, aux_weight_d=1.0, aux_weight_g=1.0,
@@ -270,12 +271,7 @@ class LabelACGAN(BaseConditionalGAN):
 
 
 def label_maps_from_probs(probs: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """(N, C, H, W) probabilities -> (N, H*scale, W*scale) class indices.
-
-    Upsampling is bilinear on the probabilities, then argmax, as the paper does to go
-    from 256 to 512.
-    """
-    if scale != 1.0:
-        probs = F.interpolate(probs, scale_factor=scale, mode='bilinear', align_corners=False)
-    return probs.argmax(dim=1)
-
+    """(N, C, H, W) probabilities -> (N, H*scale, W*scale) class indices, the generator's
+    own field of view (see :mod:`.fov` for the others). Upsampling is bilinear on the
+    probabilities, then argmax, as the paper does to go from 256 to 512."""
+    return maps_with_fov(probs, scale, 'generated')

@@ -8,6 +8,12 @@ every pixel is a probability vector over the classes (BG, RET, OD, lesions).
 Discriminator: [conv 4x4 stride 2, LeakyReLU 0.2] blocks down to 4 x 4, then two heads
 on the flattened features: a real/fake logit and grade logits (the auxiliary classifier
 of ACGAN, Odena et al. 2017). Spectral norm on every layer by default.
+
+Son et al.'s public code differs in a few places, which options reproduce
+(configs/acgan_labels_paper.py): its generator multiplies the noise by the grade
+embedding (``embed_mode='multiply'``) and has no norm or activation after the linear
+layer (``fc_norm=False``); its discriminator has 3x3 convs (``kernel_size=3``) each
+followed by BatchNorm (``batch_norm=True``) and no spectral norm.
 """
 from __future__ import annotations
 
@@ -63,25 +69,40 @@ class LabelMapGenerator(BaseModule):
         conditional_bn: also condition every block's BatchNorm on the grade.
         padding_mode: padding of the 3 x 3 convs ('zeros' or 'reflect'); reflection
             gives the border pixels real neighbours instead of zeros.
+        embed_mode: how the grade enters: ``'concat'`` (z and the embedding side by
+            side) or ``'multiply'`` (z times the embedding, element-wise, as the ACGAN
+            of PyTorch-GAN and Son et al.'s code; needs ``embed_dim == noise_size``).
+        fc_norm: BatchNorm and ReLU after the linear layer; False feeds its output to
+            the first block as it is (Son et al.'s code).
     """
 
     def __init__(self, out_channels: int, out_size: int = 256, noise_size: int = 128,
                  num_classes: int = 5, embed_dim: int = 128, base_channels: int = 512,
                  min_channels: int = 16, conditional_bn: bool = False,
-                 padding_mode: str = 'zeros', init_cfg: Optional[dict] = None):
+                 padding_mode: str = 'zeros', embed_mode: str = 'concat',
+                 fc_norm: bool = True, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if out_channels < 2:
             raise ValueError(f'LabelMapGenerator: out_channels must be >= 2, got {out_channels}')
+        if embed_mode not in ('concat', 'multiply'):
+            raise ValueError(f"LabelMapGenerator.embed_mode must be 'concat' or 'multiply', "
+                             f'got {embed_mode!r}')
+        if embed_mode == 'multiply' and embed_dim != noise_size:
+            raise ValueError(f"LabelMapGenerator: embed_mode='multiply' needs embed_dim == "
+                             f'noise_size, got embed_dim={embed_dim}, noise_size={noise_size}')
         n = _num_doublings(out_size, 'LabelMapGenerator.out_size')
         self.out_channels = out_channels
         self.out_size = out_size
         self.noise_size = noise_size
         self.num_classes = num_classes
         self.conditional_bn = conditional_bn
+        self.embed_mode = embed_mode
         ch = _channels(base_channels, n, min_channels)
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.fc = nn.Linear(noise_size + embed_dim, ch[0] * 16)
-        self.fc_norm = nn.BatchNorm2d(ch[0])  # per channel over 4 x 4: works at batch 1
+        fc_in = noise_size + embed_dim if embed_mode == 'concat' else noise_size
+        self.fc = nn.Linear(fc_in, ch[0] * 16)
+        # Per channel over 4 x 4: works at batch 1.
+        self.fc_norm = nn.BatchNorm2d(ch[0]) if fc_norm else None
         self.convs = nn.ModuleList(
             nn.Conv2d(ch[i], ch[i + 1], 3, padding=1, bias=False, padding_mode=padding_mode)
             for i in range(n))
@@ -104,8 +125,13 @@ class LabelMapGenerator(BaseModule):
         if label.numel() and (label.min() < 0 or label.max() >= self.num_classes):
             raise ValueError(f'grades must be in 0..{self.num_classes - 1}, got '
                              f'{label.unique().tolist()}')
-        h = self.fc(torch.cat([noise, self.embed(label)], dim=1))
-        h = torch.relu(self.fc_norm(h.view(-1, self.base, 4, 4)))
+        if self.embed_mode == 'concat':
+            h = self.fc(torch.cat([noise, self.embed(label)], dim=1))
+        else:
+            h = self.fc(noise * self.embed(label))
+        h = h.view(-1, self.base, 4, 4)
+        if self.fc_norm is not None:
+            h = torch.relu(self.fc_norm(h))
         for conv, norm in zip(self.convs, self.norms):
             h = conv(nn.functional.interpolate(h, scale_factor=2, mode='nearest'))
             h = norm(h, label) if self.conditional_bn else norm(h)
@@ -144,22 +170,33 @@ class LabelMapDiscriminator(BaseModule):
             4 x 4 features over groups of this many samples as one more channel
             (Karras et al. 2018): a collapsed generator's batch has none, which the
             discriminator then sees. 0 turns it off.
+        kernel_size: of the stride-2 convs, 4 or 3 (Son et al.'s code); both halve
+            the size.
+        batch_norm: BatchNorm after every conv (whose bias is then dropped), as DCGAN
+            and Son et al.'s code.
     """
 
     def __init__(self, in_channels: int, in_size: int = 256, num_classes: int = 5,
                  base_channels: int = 64, max_channels: int = 512,
                  spectral_norm: bool = True, minibatch_std_group: int = 0,
+                 kernel_size: int = 4, batch_norm: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         n = _num_doublings(in_size, 'LabelMapDiscriminator.in_size')
+        if kernel_size not in (3, 4):
+            raise ValueError(f'LabelMapDiscriminator.kernel_size must be 3 or 4, got '
+                             f'{kernel_size}')
         self.in_channels = in_channels
         self.num_classes = num_classes
         sn = nn.utils.spectral_norm if spectral_norm else (lambda m: m)
         chans = [in_channels] + [min(max_channels, base_channels * 2 ** i) for i in range(n)]
         layers = []
         for i in range(n):
-            layers += [sn(nn.Conv2d(chans[i], chans[i + 1], 4, stride=2, padding=1)),
-                       nn.LeakyReLU(0.2)]
+            layers.append(sn(nn.Conv2d(chans[i], chans[i + 1], kernel_size, stride=2,
+                                       padding=1, bias=not batch_norm)))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(chans[i + 1]))
+            layers.append(nn.LeakyReLU(0.2))
         self.features = nn.Sequential(*layers)
         self.mbstd_group = minibatch_std_group
         feat = (chans[-1] + (1 if minibatch_std_group > 0 else 0)) * 16
