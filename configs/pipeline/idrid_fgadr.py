@@ -9,13 +9,21 @@ work_dir = 'work_dirs/pipeline_idrid_fgadr'
 lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
 image_size = 512
 
+# FGADR has no optic-disc masks: its discs are drawn from od_file (CSV image,cx,cy,rx,ry,
+# angle in the original image's pixels, as the paper drew ellipses) where it lists the
+# image, else predicted by a small disc model trained on IDRiD's training split (its
+# Dice on IDRiD's held-out discs is in data/summary.md). od_model: options of
+# fundus_plugins.datasets.optic_disc.train_od_model, or dict(path=...) of a saved model.
 data = dict(source='prepare', idrid='data/raw/IDRiD', fgadr='data/raw/FGADR',
-            fgadr_exclude=None, size=image_size, seed=0, workers=4)
+            fgadr_exclude=None, od_file=None, od_model=dict(), size=image_size, seed=0,
+            workers=4)
 grades = dict(seed=0, size=256)
-# The paper's largest synthetic share: 2214 synthetic for 738 real; 450 per grade = 2250.
-labels = dict(config='configs/acgan_labels.py', num_per_grade=450, seed=0)
+# 'auto': enough label maps for the largest synthetic fraction, worked out from the real
+# training count before anything trains (the paper: 2214 for 738 real; IDRiD + FGADR
+# without its exclusion list give about 1,540 real, so about 4,600 for 75 %).
+labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0)
 images = dict(config='configs/spade_fundus.py', batch_size=8, amp=True, device='cuda')
 segmentation = dict(config='configs/seg/unet_fundus_real.py',
                     fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2])
-report = dict(examples_per_grade=2, inception_path='data/weights/inception-2015-12-05.pt',
+report = dict(examples_per_grade=2, inception_path='auto',
               device='cuda')

@@ -3,10 +3,10 @@ report, as stages that are skipped when done and resumed when interrupted."""
 from pathlib import Path
 
 from .runner import PipelineRunner, Stage, StageContext
-from .stages import STAGE_NAMES, build_stages, predict_grades
+from .stages import STAGE_NAMES, build_stages, plan_counts, predict_grades
 
 __all__ = ['PipelineRunner', 'Stage', 'StageContext', 'STAGE_NAMES', 'build_stages',
-           'predict_grades', 'run_pipeline']
+           'plan_counts', 'predict_grades', 'run_pipeline']
 
 
 def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=print):
@@ -20,5 +20,8 @@ def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=pri
     if 'image_size' not in cfg:
         raise KeyError(f"{config}: pipeline config needs a top-level 'image_size'")
     work = work_dir or cfg.get('work_dir') or f'work_dirs/pipeline_{Path(config).stem}'
-    return PipelineRunner(cfg, build_stages(), work, force, log).run()
+    runner = PipelineRunner(cfg, build_stages(), work, force, log)
+    # Counts before compute: a fraction the sampled maps cannot meet fails here.
+    plan_counts(cfg, Path(work), log)
+    return runner.run()
 

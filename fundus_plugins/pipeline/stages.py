@@ -54,6 +54,104 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> s
     return ckpt
 
 
+# ---------------------------------------------------------------------------- counts
+#: Son et al.'s Table 1(c): 738 real training images (IDRiD + FGADR after their FGADR
+#: exclusion list) and 246 / 738 / 2214 synthetic ones at 25 / 50 / 75 %.
+PAPER_COUNTS = dict(real=738, synthetic={0.0: 0, 0.25: 246, 0.5: 738, 0.75: 2214})
+
+
+def _source_records(sec, classes) -> list:
+    """The public-dataset records the data section names (read, not prepared)."""
+    from ..datasets.sources import read_ddr, read_fgadr, read_idrid
+    records = []
+    if sec.get('idrid'):
+        records += read_idrid(sec.idrid, classes)
+    if sec.get('fgadr'):
+        records += read_fgadr(sec.fgadr, classes, exclude=sec.get('fgadr_exclude'))
+    if sec.get('ddr'):
+        records += read_ddr(sec.ddr, classes)
+    if not records:
+        raise ValueError('pipeline data: source "prepare" needs at least one of idrid, '
+                         'fgadr, ddr (dataset roots)')
+    return records
+
+
+def real_training_count(cfg, work: Path) -> int:
+    """Real training images the data stage gives (or gave): from its meta.csv when it
+    has run, else from the inputs (a file listing; nothing is prepared)."""
+    from ..classes import ClassSet
+    from ..datasets.layout import read_meta
+
+    meta = work / 'data' / 'meta.csv'
+    if meta.is_file():
+        return sum(r.split == 'train' for r in read_meta(work / 'data'))
+    sec = cfg.data
+    if sec.get('source') == 'phantom':
+        n = int(sec.num)
+    elif sec.get('source') == 'prepare':
+        n = len(_source_records(sec, ClassSet(cfg.get('lesion_classes'))))
+    else:
+        raise ValueError(f'pipeline data.source must be "phantom" or "prepare", got '
+                         f'{sec.get("source")!r}')
+    return n - int(round(sec.get('test_fraction', 0.2) * n))
+
+
+def plan_counts(cfg, work: Path, log=print) -> dict:
+    """Work out, before any stage trains, how many synthetic pairs each fraction needs
+    (synthetic / (real + synthetic) = p, so real x p / (1 - p)) and how many label maps
+    per grade the labels stage must sample for the largest. ``labels.num_per_grade``
+    ``'auto'`` (or absent) is set to that; a number too small for a fraction is an error
+    naming the numbers. Returns the plan (also kept in ``cfg.counts``)."""
+    import math
+
+    from ..segmentation.dataset import synthetic_count
+
+    fractions = [float(f) for f in cfg.segmentation.get('fractions', [0, .25, .5, .75])]
+    for f in fractions:
+        if not 0 <= f < 1:
+            raise ValueError(f'segmentation.fractions: {f} is outside [0, 1) (the synthetic '
+                             f'share synthetic / (real + synthetic))')
+    real = real_training_count(cfg, work)
+    need = {f: synthetic_count(real, f) for f in fractions}
+    most = max(need.values(), default=0)
+    per_grade = cfg.labels.get('num_per_grade', 'auto')
+    auto = per_grade in (None, 'auto')
+    if auto:
+        per_grade = max(1, math.ceil(most / 5))
+    elif not isinstance(per_grade, int) or per_grade < 1:
+        raise ValueError(f"labels.num_per_grade must be 'auto' or a positive integer, got "
+                         f'{per_grade!r}')
+    short = {f: n for f, n in need.items() if n > 5 * per_grade}
+    if short:
+        f, n = max(short.items())
+        raise ValueError(
+            f'synthetic fraction {f:g} of {real} real training images needs {n} synthetic '
+            f'pairs, but labels.num_per_grade={per_grade} samples {5 * per_grade} (5 grades '
+            f'x {per_grade}). Set labels.num_per_grade to at least {math.ceil(n / 5)} or '
+            f"'auto', or drop that fraction. Nothing has been trained.")
+    cfg.labels.num_per_grade = per_grade
+    plan = dict(real=real, synthetic={str(f): n for f, n in need.items()},
+                num_per_grade=per_grade, sampled=5 * per_grade)
+    cfg.counts = plan
+    log(f'counts: {real} real training images; synthetic pairs per fraction '
+        + ', '.join(f'{f:g}: {n}' for f, n in need.items())
+        + f'; sampling {per_grade} label maps per grade ({5 * per_grade})'
+        + (' (auto)' if auto else ''))
+    return plan
+
+
+def paper_counts_note(real: int, need: dict) -> str:
+    """A sentence comparing the counts with the paper's Table 1(c)."""
+    ours = ', '.join(f'{float(f) * 100:.0f} %: {n}' for f, n in need.items())
+    paper = ', '.join(f'{f * 100:.0f} %: {n}' for f, n in PAPER_COUNTS['synthetic'].items())
+    same = real == PAPER_COUNTS['real']
+    return (f'Real training images: {real}; synthetic per fraction: {ours}. The paper had '
+            f"{PAPER_COUNTS['real']} real ({paper}); "
+            + ('the counts match.' if same else
+               'these counts match the paper\'s only with its FGADR exclusion list (which '
+               'it does not publish in full), so compare the trends, not the rows.'))
+
+
 # ---------------------------------------------------------------------------- 1 data
 def run_data(ctx) -> dict:
     from ..classes import ClassSet
@@ -89,27 +187,24 @@ def run_data(ctx) -> dict:
                              if r.name in hidden else r for r in rows])
     elif source == 'prepare':
         from ..datasets.prepare import prepare_dataset
-        from ..datasets.sources import read_ddr, read_fgadr, read_idrid
-        records = []
-        if sec.get('idrid'):
-            records += read_idrid(sec.idrid, classes)
-        if sec.get('fgadr'):
-            records += read_fgadr(sec.fgadr, classes, exclude=sec.get('fgadr_exclude'))
-        if sec.get('ddr'):
-            records += read_ddr(sec.ddr, classes)
-        if not records:
-            raise ValueError('pipeline data: source "prepare" needs at least one of idrid, '
-                             'fgadr, ddr (dataset roots)')
+        records = _source_records(sec, classes)
         ctx.step(f'preparing {len(records)} images at {sec.size} px', 2)
         prepare_dataset(records, out, classes, size=sec.size, seed=sec.get('seed', 0),
-                        workers=sec.get('workers', 1))
+                        test_fraction=sec.get('test_fraction', 0.2),
+                        workers=sec.get('workers', 1), od_file=sec.get('od_file'),
+                        od_model=sec.get('od_model'), progress=False, log=ctx.log)
     else:
         raise ValueError(f'pipeline data.source must be "phantom" or "prepare", got {source!r}')
     ctx.step('summary and preview', 2)
-    summary = summarize(out)
+    # prepare_dataset's summary also holds the missing masks and the disc model.
+    saved = out / 'summary.json'
+    summary = json.loads(saved.read_text()) if saved.is_file() else summarize(out)
     (out / 'summary.md').write_text(format_summary(summary) + '\n')
     preview_dataset(out, out / 'preview.png', split='train')
-    return {'images': len(read_meta(out))}
+    result = {'images': len(read_meta(out))}
+    if summary.get('od_model'):
+        result['od_model'] = summary['od_model']
+    return result
 
 
 def estimate_data(cfg) -> float:
@@ -185,8 +280,9 @@ def run_grades(ctx) -> dict:
 
 # ---------------------------------------------------------------------------- 3 labels
 def run_labels(ctx) -> dict:
-    from ..apis import init_model, load_config, write_label_samples
-    from ..evaluation.label_stats import compare, format_report, load_maps
+    from ..apis import init_model, load_config, sample_label_maps, write_label_samples
+    from ..evaluation.label_stats import (MapSet, bg_inside_fov_share, compare,
+                                          format_report, load_maps)
 
     sec = ctx.section
     ctx.step(f'training the label ACGAN ({sec.config})', 3)
@@ -199,17 +295,32 @@ def run_labels(ctx) -> dict:
     n = sec.num_per_grade
     ctx.step(f'sampling {n} label maps per grade (x{scale:g} to {ctx.cfg.image_size} px)', 3)
     out = ctx.path('labels')
+    fov = sec.get('fov', 'real')  # the fields of view of the real training maps
     rows = write_label_samples(model, list(range(5)), n, out, scale, sec.get('seed', 0),
-                               grid_per_grade=6, overwrite=True)
+                               grid_per_grade=6, overwrite=True, fov=fov,
+                               fov_root=ctx.path('real') if fov == 'real' else None)
     ctx.step(f'comparing them with the real maps at {size} px', 3)
     real = ctx.path('real')
     res = compare(load_maps(out, model.class_set, size),
                   load_maps(real, model.class_set, size, split='train'),
                   load_maps(real, model.class_set, size, split='test'), model.class_set,
                   seed=sec.get('seed', 0))
-    (out / 'analysis.md').write_text(format_report(res))
+    # The same noise with the generator's own field of view (the paper's maps), to show
+    # what taking it from real maps removes.
+    raw = [(g, m) for g, _, m in sample_label_maps(model, list(range(5)), n, 1.0,
+                                                     sec.get('seed', 0), progress=False,
+                                                     fov='generated')]
+    res['bg_in_fov_generator'] = bg_inside_fov_share(
+        MapSet.build([m for _, m in raw], [g for g, _ in raw], model.class_set))
+    note = (f"\nWith the generator's own field of view (its argmax, as the paper writes "
+            f"maps) {100 * res['bg_in_fov_generator']:.1f} % of the same maps have "
+            f'background inside it; the written maps take the field of view of real '
+            f'training maps ({fov!r}).\n')
+    (out / 'analysis.md').write_text(format_report(res) + note)
     (out / 'analysis.json').write_text(json.dumps(res, indent=2) + '\n')
-    return {'checkpoint': ckpt, 'maps': len(rows)}
+    return {'checkpoint': ckpt, 'maps': len(rows),
+            'bg_in_fov': res['bg_in_fov']['generated']['all'],
+            'bg_in_fov_generator': res['bg_in_fov_generator']}
 
 
 def estimate_labels(cfg) -> float:
@@ -237,28 +348,63 @@ def estimate_images(cfg) -> float:
 
 
 # ---------------------------------------------------------------------------- 5 segmentation
+#: The two training protocols of the segmentation stage: the paper's (a fixed number of
+#: epochs, so larger training sets get more updates) and the control that gives every
+#: fraction about the updates of the real-only run.
+PROTOCOLS = ('fixed_epochs', 'equal_updates')
+
+
+def protocol_dir(ctx, protocol: str) -> Path:
+    return ctx.path('segmentation') if protocol == 'fixed_epochs' else \
+        ctx.path('segmentation', protocol)
+
+
 def run_segmentation(ctx) -> dict:
-    from ..segmentation.ablation import run_ablation
+    import shutil
+
+    from ..segmentation.ablation import run_ablation, run_name
 
     sec = ctx.section
     fractions = list(sec.get('fractions', [0, 0.25, 0.5, 0.75]))
     seeds = list(sec.get('seeds', [0]))
-    ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}', 1)
+    protocols = list(sec.get('protocols', PROTOCOLS))
+    bad = [p for p in protocols if p not in PROTOCOLS]
+    if bad or not protocols:
+        raise ValueError(f'segmentation.protocols: {bad or protocols}; expected some of '
+                         f'{list(PROTOCOLS)}')
     opts = _model_options(ctx, sec.get('cfg_options'))
     opts.update(synthetic_root=str(ctx.path('synthetic')), image_size=ctx.cfg.image_size)
-    run_ablation(sec.config, str(ctx.path('segmentation')), fractions, seeds, opts,
-                 log=ctx.log, max_epochs=sec.get('max_epochs'),
-                 equal_updates=sec.get('equal_updates', False))
-    return {'runs': len(fractions) * len(seeds)}
+    for k, protocol in enumerate(protocols, 1):
+        ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}, '
+                 f'{protocol.replace("_", " ")}', len(protocols))
+        work = protocol_dir(ctx, protocol)
+        if protocol == 'equal_updates' and 'fixed_epochs' in protocols:
+            # The real-only run is the same under both protocols: reuse it.
+            for seed in seeds:
+                src = protocol_dir(ctx, 'fixed_epochs') / run_name(0.0, seed) / 'metrics.json'
+                dst = work / run_name(0.0, seed) / 'metrics.json'
+                if 0.0 in [float(f) for f in fractions] and src.is_file() and not dst.exists():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(src, dst)
+        run_ablation(sec.config, str(work), fractions, seeds, opts, log=ctx.log,
+                     max_epochs=sec.get('max_epochs'),
+                     equal_updates=protocol == 'equal_updates')
+    return {'runs': len(fractions) * len(seeds) * len(protocols), 'protocols': protocols}
 
 
 def estimate_segmentation(cfg) -> float:
     sec = cfg.segmentation
     n_real = 0.8 * cfg.data.get('num', 600)
     epochs = sec.get('max_epochs') or 30
-    images = sum(n_real / (1 - f) for f in sec.get('fractions', [0, .25, .5, .75]))
-    return len(sec.get('seeds', [0])) * (images * epochs / 22.0 + 12 * len(
-        sec.get('fractions', [0, .25, .5, .75])))
+    fractions = sec.get('fractions', [0, .25, .5, .75])
+    protocols = sec.get('protocols', PROTOCOLS)
+    images = 0.0
+    if 'fixed_epochs' in protocols:
+        images += sum(n_real / (1 - f) for f in fractions)
+    if 'equal_updates' in protocols:
+        images += sum(n_real for f in fractions if f > 0 or 'fixed_epochs' not in protocols)
+    runs = len(fractions) * len(protocols)
+    return len(sec.get('seeds', [0])) * (images * epochs / 22.0 + 12 * runs)
 
 
 # ---------------------------------------------------------------------------- stage list
