@@ -40,13 +40,17 @@ def test_fitted_and_real_fields_of_view_leave_no_hole_and_keep_lesions_inside(ph
     fitted = maps_with_fov(probs, fov='fitted').numpy()
     assert all(background_inside_fov(m) == 0 for m in fitted)
     # Inside the field of view no pixel is BG: the hole and the notch are retina now.
-    assert (fitted[:, 15, 15] != 0).all()
+    assert (fitted[:, 15, 15] == 1).all()
     pool = RealFovPool(phantom_root, 64)
     up = torch.nn.functional.interpolate(probs, scale_factor=2, mode='bilinear')
     real = maps_with_fov(probs, 2.0, 'real', pool, np.random.default_rng(1)).numpy()
     masks = pool.draw(3, np.random.default_rng(1))
     assert np.array_equal(real != 0, masks)  # BG exactly outside the drawn real FOV
-    assert np.array_equal(real[masks], (up[:, 1:].argmax(1) + 1).numpy()[masks])
+    gen = up.argmax(1).numpy()
+    assert np.array_equal(real[masks], np.where(gen == 0, 1, gen)[masks])
+    # No class other than RET appears where the generator said BG: no disc or lesion
+    # specks along the rim.
+    assert set(np.unique(real[masks & (gen == 0)])) <= {1}
     assert all(background_inside_fov(m) == 0 for m in real)
     with pytest.raises(ValueError, match='fov must be one of'):
         maps_with_fov(probs, fov='square')

@@ -12,8 +12,9 @@ So the written maps take their field of view from elsewhere (``fov`` of
   the radius of a disc of the same area);
 * ``'generated'``: the generator's argmax as it is (the paper).
 
-Inside the chosen field of view every pixel takes the most probable class other than
-``BG``; outside it is ``BG``; so lesions and the disc stay inside it.
+Inside the chosen field of view every pixel keeps the generator's class, and where that
+is ``BG`` (a hole, or a band between the generator's rim and the chosen one) it becomes
+``RET``; outside it is ``BG``; so lesions and the disc stay inside it.
 """
 from __future__ import annotations
 
@@ -74,9 +75,12 @@ def fitted_circles(maps: np.ndarray) -> np.ndarray:
 
 
 def apply_fov(probs: torch.Tensor, fov: np.ndarray) -> torch.Tensor:
-    """(N, H, W) class indices: ``BG`` outside ``fov`` (N, H, W) bool, the most probable
-    other class inside."""
-    inside = probs[:, 1:].argmax(1) + 1
+    """(N, H, W) class indices: ``BG`` outside ``fov`` (N, H, W) bool; inside, the
+    generator's class, and ``RET`` where that is ``BG`` (a hole, or the band between
+    its rim and the real one: retina, not the runner-up class, which would strew discs
+    and lesions along the rim)."""
+    maps = probs.argmax(1)
+    inside = torch.where(maps == 0, torch.ones_like(maps), maps)
     mask = torch.as_tensor(fov, device=probs.device)
     return torch.where(mask, inside, torch.zeros_like(inside))
 
