@@ -135,3 +135,20 @@ def test_unknown_class_on_the_command_line(fgadr_tree, tmp_path):
     with pytest.raises(KeyError, match="unknown lesion class 'XX'"):
         prepare_data.main(['--fgadr', str(root), '--out', str(tmp_path / 'o'),
                            '--classes', 'OD', 'XX'])
+
+
+def test_od_file_entries_for_images_with_disc_masks_are_reported(idrid_tree, fgadr_tree,
+                                                                 tmp_path):
+    from fundus_plugins.classes import DEFAULT_CLASSES
+    from fundus_plugins.datasets.prepare import plan_optic_discs
+    cs = ClassSet(DEFAULT_CLASSES)
+    records = read_idrid(idrid_tree[0], cs) + read_fgadr(fgadr_tree[0], cs)
+    od_file = tmp_path / 'discs.csv'
+    od_file.write_text('image,cx,cy,rx,ry,angle\nIDRiD_01.jpg,40,48,9,11,0\n'
+                       '0002_B,40,48,9,11,0\n')
+    plan, drawn, unused = plan_optic_discs(records, cs, od_file)
+    assert plan['idrid_IDRiD_01'] == 'annotated' and unused == ['idrid_IDRiD_01']
+    assert plan['fgadr_0002_B'] == 'drawn' and set(drawn) == {'fgadr_0002_B'}
+    assert plan['fgadr_0001_A'] == 'predicted'
+    with pytest.raises(ValueError, match='have no OD'):
+        plan_optic_discs(records, ClassSet(['MA', 'EX']), od_file)

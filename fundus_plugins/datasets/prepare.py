@@ -19,6 +19,8 @@ import numpy as np
 from ..classes import BACKGROUND, ClassSet
 from .layout import (MetaRow, TEST_FRACTION, check_name, image_path, label_path,
                      read_classes, read_meta, stratified_split, write_meta)
+from .optic_disc import (ODModel, ellipse_mask, evaluate_od_model, read_od_ellipses,
+                         train_od_model)
 from .sources import SourceRecord
 
 PathLike = Union[str, Path]
@@ -110,7 +112,6 @@ def prepare_record(record: SourceRecord, classes: ClassSet, size: int,
     masks = {code: read_mask(path, image.shape) for code, path in record.masks.items()
              if path is not None}
     if od_ellipse is not None:
-        from .optic_disc import ellipse_mask
         masks['OD'] = ellipse_mask(image.shape[:2], od_ellipse)
     label = classes.compose(fov, masks)
     return crop_pad_resize(image, label, fov, size, classes.index(BACKGROUND))
@@ -201,7 +202,10 @@ def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: Cla
         raise ValueError(f'duplicate image names across datasets: {dup[:5]}')
     for r in records:
         check_name(r.name, f'{r.image}: output name')
-    od_plan, ellipses = plan_optic_discs(records, classes, od_file)
+    od_plan, ellipses, unused = plan_optic_discs(records, classes, od_file)
+    if unused:
+        log(f'{od_file}: {len(unused)} ellipse(s) not used: their images have disc masks '
+            f'of their own (e.g. {unused[0]})')
     rows = [MetaRow(r.name, r.grade, r.grade_source, r.dataset, 'train',
                     annotated=tuple(c for c in classes.lesion_codes if c in r.annotated),
                     od_source=od_plan[r.name]) for r in records]
@@ -230,25 +234,25 @@ def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: Cla
         for ds, ann in {r.dataset: r.annotated for r in records}.items()}
     if od_report is not None:
         summary['od_model'] = od_report
+    if unused:
+        summary['od_file_unused'] = unused
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     return summary
 
 
 def plan_optic_discs(records: Sequence[SourceRecord], classes: ClassSet,
                      od_file: Optional[PathLike] = None):
-    """(name -> od_source, name -> ellipse) for ``records``: ``annotated`` where the
-    source has disc masks, ``drawn`` where ``od_file`` lists the image, ``predicted``
+    """(name -> od_source, name -> ellipse, unused) for ``records``: ``annotated`` where
+    the source has disc masks, ``drawn`` where ``od_file`` lists the image, ``predicted``
     otherwise; empty for every record when the classes hold no ``OD``. An OD-file entry
     that names no record is an error; one for an image with its own disc mask is not
-    used (the mask is), and the count of those is logged by the caller's summary."""
-    from .optic_disc import read_od_ellipses
-
+    used (the mask is): ``unused`` lists those images."""
     ellipses = read_od_ellipses(od_file) if od_file else {}
     if 'OD' not in classes.codes:
         if ellipses:
             raise ValueError(f'{od_file}: an optic-disc file was given but the classes '
                              f'{list(classes.codes)} have no OD')
-        return {r.name: '' for r in records}, {}
+        return {r.name: '' for r in records}, {}, []
     by_stem = defaultdict(list)
     for r in records:
         by_stem[Path(r.image).stem].append(r)
@@ -256,11 +260,13 @@ def plan_optic_discs(records: Sequence[SourceRecord], classes: ClassSet,
     if unknown:
         raise ValueError(f'{od_file}: names images that are not among the inputs: '
                          f'{unknown[:10]}{" ..." if len(unknown) > 10 else ""}')
-    plan, drawn = {}, {}
+    plan, drawn, unused = {}, {}, []
     for r in records:
         stem = Path(r.image).stem
         if 'OD' in r.annotated:
             plan[r.name] = 'annotated'
+            if stem in ellipses:
+                unused.append(r.name)
         elif stem in ellipses:
             if len(by_stem[stem]) > 1:
                 raise ValueError(f'{od_file}: image {stem!r} names more than one input '
@@ -268,7 +274,7 @@ def plan_optic_discs(records: Sequence[SourceRecord], classes: ClassSet,
             plan[r.name], drawn[r.name] = 'drawn', ellipses[stem]
         else:
             plan[r.name] = 'predicted'
-    return plan, drawn
+    return plan, drawn, unused
 
 
 def _disc_target(label: np.ndarray, od_index: int) -> np.ndarray:
@@ -294,7 +300,7 @@ def fill_predicted_discs(out: Path, rows: Sequence[MetaRow], classes: ClassSet,
     """Train (or load) the disc model, score it on the held-out annotated discs, and
     paint its disc into the labels of the rows marked ``predicted`` (only over ``RET``:
     lesions keep their pixels, nothing leaves the field of view). Returns the report."""
-    from .optic_disc import ODModel, evaluate_od_model, train_od_model
+    from tqdm import tqdm
 
     od = classes.index('OD')
     ret = classes.index('RET')
@@ -330,7 +336,6 @@ def fill_predicted_discs(out: Path, rows: Sequence[MetaRow], classes: ClassSet,
         report['heldout_dice'] = None
     fallbacks = 0
     targets = [r.name for r in rows if r.od_source == 'predicted']
-    from tqdm import tqdm
     for name in tqdm(targets, desc='optic disc', unit='img', disable=not progress):
         image, label = _read_prepared(out, name)
         result = model.predict(image)
