@@ -1,13 +1,11 @@
 """fundus_plugins: synthetic DR fundus images with lesion labels, as OpenMMLab plugins.
 
-Importing the package applies the stack's compatibility fixes (see :mod:`.compat`) and
-registers every component in the registry of the library that builds it.
+Importing the package registers every component in the registry of the library that
+builds it, and changes nothing else in the process: the tools apply what the pinned stack
+needs where they need it (safe checkpoint loading, :mod:`.checkpoint`; CPU processes for
+mmengine's distributed launcher, :mod:`.compat`).
 """
-from . import compat
-
-compat.apply_all()
-
-from . import datasets, engine, evaluation, models, segmentation  # noqa: E402,F401
+from . import datasets, engine, evaluation, models, segmentation  # noqa: F401
 # (importing them registers the components)
 from .classes import (ClassSet, DEFAULT_CLASSES, get_lesion_class,  # noqa: E402
                       register_lesion_class, registered_classes)

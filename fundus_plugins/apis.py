@@ -51,8 +51,9 @@ def unwrap_state_dict(state: dict, model_keys) -> dict:
 def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Module:
     """Build ``cfg.model`` and load ``checkpoint`` into it (strictly), whether it was
     saved by a single process or by distributed training."""
-    from mmengine.runner import CheckpointLoader
     from mmengine.runner.checkpoint import load_state_dict
+
+    from .checkpoint import load_checkpoint
 
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
@@ -62,7 +63,7 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
         cfg.model = dict(cfg.model, loss_config=dict(cfg.model.get('loss_config') or {},
                                                      lambda_vgg=0.0))
     model = build_model(cfg)
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu', logger='silent')
+    ckpt = load_checkpoint(checkpoint)
     state = ckpt.get('state_dict', ckpt)
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}

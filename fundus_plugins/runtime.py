@@ -110,6 +110,10 @@ def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from .compat import cuda_devices, patch_mmengine_cpu_distributed
+
+    if cfg.get('launcher', 'none') not in (None, 'none') and cuda_devices() == 0:
+        patch_mmengine_cpu_distributed()
     apply_run_settings(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

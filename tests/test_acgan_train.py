@@ -108,7 +108,9 @@ def test_resume_keeps_ada_p_and_ema(trained, phantom_root):
     cfg.custom_hooks.append(dict(type='_RecordStateHook'))
     cfg.resume = True
     resumed = build_runner(cfg)
-    resumed.train()
+    from fundus_plugins.checkpoint import mmengine_checkpoint_globals
+    with mmengine_checkpoint_globals():  # as tools/train.py resumes
+        resumed.train()
     seen = _RecordStateHook.seen
     assert seen['iter'] == 4 and seen['d_updates'] == 4
     assert seen['p'] == pytest.approx(saved_p)

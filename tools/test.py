@@ -30,6 +30,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import fundus_plugins  # noqa: F401
+    from fundus_plugins.checkpoint import mmengine_checkpoint_globals
     from fundus_plugins.runtime import build_runner, check_config_keys
 
     cfg = Config.fromfile(args.config)
@@ -43,7 +44,8 @@ def main(argv=None):
         raise SystemExit(f'{args.checkpoint}: checkpoint not found')
     cfg.load_from = args.checkpoint
     runner = build_runner(cfg)
-    metrics = runner.test()
+    with mmengine_checkpoint_globals(args.checkpoint):
+        metrics = runner.test()
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
             json.dump({k: float(v) if hasattr(v, '__float__') else v

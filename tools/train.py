@@ -35,7 +35,7 @@ def parse_args(argv=None):
 
 
 def build_cfg(args) -> Config:
-    import fundus_plugins  # noqa: F401  (registers components, applies compat fixes)
+    import fundus_plugins  # noqa: F401  (registers the components)
     from fundus_plugins.runtime import check_config_keys
 
     cfg = Config.fromfile(args.config)
@@ -62,9 +62,12 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    from fundus_plugins.checkpoint import mmengine_checkpoint_globals
     from fundus_plugins.runtime import build_runner
     runner = build_runner(cfg)
-    runner.train()
+    # Resuming (or load_from) unpickles only the types an mmengine checkpoint holds.
+    with mmengine_checkpoint_globals(cfg.get('load_from') or cfg.work_dir):
+        runner.train()
     return 0
 
 

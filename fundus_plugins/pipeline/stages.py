@@ -42,12 +42,14 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> s
     from mmengine.runner.checkpoint import find_latest_checkpoint
 
     from ..apis import load_config, runner_for
+    from ..checkpoint import mmengine_checkpoint_globals
     from ..runtime import set_train_length
 
     cfg = load_config(config, _model_options(ctx, cfg_options))
     if length is not None:
         set_train_length(cfg, int(length))
-    runner_for(cfg, work_dir, no_val=True, log=ctx.log).train()
+    with mmengine_checkpoint_globals(str(work_dir)):  # a resumed stage loads its last one
+        runner_for(cfg, work_dir, no_val=True, log=ctx.log).train()
     ckpt = find_latest_checkpoint(str(work_dir))
     if not ckpt:
         raise RuntimeError(f'{work_dir}: training wrote no checkpoint')

@@ -51,6 +51,7 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
              log=print, max_epochs: Optional[int] = None, equal_updates: bool = False) -> dict:
     """Train and test one (fraction, seed); returns its metrics."""
     from ..apis import load_config, runner_for
+    from ..checkpoint import mmengine_checkpoint_globals
     from ..runtime import set_train_length
 
     cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
@@ -69,8 +70,9 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
     dataset = runner.train_dataloader.dataset
     num_synthetic = dataset.num_synthetic
     num_real = len(dataset) - num_synthetic
-    runner.train()
-    metrics = {k: float(v) for k, v in runner.test().items()}
+    with mmengine_checkpoint_globals(str(work)):  # an interrupted run resumes
+        runner.train()
+        metrics = {k: float(v) for k, v in runner.test().items()}
     metrics.update(fraction=fraction, seed=seed, num_real=num_real,
                    num_synthetic=num_synthetic, epochs=epochs)
     return metrics
