@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import PROTOCOLS, model_options, paper_counts_note, protocol_dir
+
 
 def _versions() -> dict:
     import importlib
@@ -55,7 +57,6 @@ def run_report(ctx) -> dict:
     from ..apis import load_config
     from ..evaluation.synthetic_quality import format_quality, measure_synthetic
     from ..segmentation.ablation import run_name
-    from .stages import PROTOCOLS, protocol_dir
 
     sec, work = ctx.section, ctx.work
     assets = ctx.path('report')
@@ -74,8 +75,7 @@ def run_report(ctx) -> dict:
     quality = None
     if (real_run / 'metrics.json').is_file():
         from mmengine.runner.checkpoint import find_latest_checkpoint
-        from .stages import _model_options
-        seg_cfg = load_config(seg.config, _model_options(
+        seg_cfg = load_config(seg.config, model_options(
             ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
         quality = measure_synthetic(seg_cfg, find_latest_checkpoint(str(real_run)),
                                     str(ctx.path('synthetic')), str(ctx.path('real')),
@@ -143,7 +143,6 @@ def segmentation_section(ctx, protocols, protocol_dir, seed0) -> str:
     from ..segmentation.ablation import (KIND_TITLES, format_table, load_results,
                                          per_class_table, run_name, side_by_side,
                                          summarize)
-    from .stages import PROTOCOLS, paper_counts_note
 
     rows = {p: summarize(load_results(protocol_dir(ctx, p))) for p in protocols}
     first = rows[protocols[0]]

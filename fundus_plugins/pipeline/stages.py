@@ -20,22 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import PROTOCOLS, model_options, protocol_dir
+from .report import estimate_report, run_report
 from .runner import Stage
 
 STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'segmentation', 'report')
 
 
 # ---------------------------------------------------------------------------- helpers
-def _model_options(ctx, extra=None) -> dict:
-    """Config options that point a step's config at the pipeline's real data and
-    classes, plus ``extra``."""
-    opts = {'data_root': str(ctx.path('real'))}
-    if 'lesion_classes' in ctx.cfg:
-        opts['lesion_classes'] = list(ctx.cfg.lesion_classes)
-    opts.update(extra or {})
-    return opts
-
-
 def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> str:
     """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
     last checkpoint when there is one, no val loop); returns the final checkpoint."""
@@ -45,7 +37,7 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> s
     from ..checkpoint import mmengine_checkpoint_globals
     from ..runtime import set_train_length
 
-    cfg = load_config(config, _model_options(ctx, cfg_options))
+    cfg = load_config(config, model_options(ctx, cfg_options))
     if length is not None:
         set_train_length(cfg, int(length))
     with mmengine_checkpoint_globals(str(work_dir)):  # a resumed stage loads its last one
@@ -57,11 +49,6 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> s
 
 
 # ---------------------------------------------------------------------------- counts
-#: Son et al.'s Table 1(c): 738 real training images (IDRiD + FGADR after their FGADR
-#: exclusion list) and 246 / 738 / 2214 synthetic ones at 25 / 50 / 75 %.
-PAPER_COUNTS = dict(real=738, synthetic={0.0: 0, 0.25: 246, 0.5: 738, 0.75: 2214})
-
-
 def _source_records(sec, classes) -> list:
     """The public-dataset records the data section names (read, not prepared)."""
     from ..datasets.sources import read_ddr, read_fgadr, read_idrid
@@ -140,18 +127,6 @@ def plan_counts(cfg, work: Path, log=print) -> dict:
         + f'; sampling {per_grade} label maps per grade ({5 * per_grade})'
         + (' (auto)' if auto else ''))
     return plan
-
-
-def paper_counts_note(real: int, need: dict) -> str:
-    """A sentence comparing the counts with the paper's Table 1(c)."""
-    ours = ', '.join(f'{float(f) * 100:.0f} %: {n}' for f, n in need.items())
-    paper = ', '.join(f'{f * 100:.0f} %: {n}' for f, n in PAPER_COUNTS['synthetic'].items())
-    same = real == PAPER_COUNTS['real']
-    return (f'Real training images: {real}; synthetic per fraction: {ours}. The paper had '
-            f"{PAPER_COUNTS['real']} real ({paper}); "
-            + ('the counts match.' if same else
-               'these counts match the paper\'s only with its FGADR exclusion list (which '
-               'it does not publish in full), so compare the trends, not the rows.'))
 
 
 # ---------------------------------------------------------------------------- 1 data
@@ -290,7 +265,7 @@ def run_labels(ctx) -> dict:
     ctx.step(f'training the label ACGAN ({sec.config})', 3)
     ckpt = _train(ctx, sec.config, ctx.path('label_gan'), sec.get('max_iters'),
                   sec.get('cfg_options'))
-    model = init_model(load_config(sec.config, _model_options(ctx, sec.get('cfg_options'))),
+    model = init_model(load_config(sec.config, model_options(ctx, sec.get('cfg_options'))),
                        ckpt)
     size = model.generator.out_size
     scale = ctx.cfg.image_size / size
@@ -337,7 +312,7 @@ def run_images(ctx) -> dict:
     ctx.step(f'training the SPADE translator ({sec.config})', 2)
     opts = dict(sec.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
     ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts)
-    model = init_model(load_config(sec.config, _model_options(ctx, opts)), ckpt,
+    model = init_model(load_config(sec.config, model_options(ctx, opts)), ckpt,
                        sec.get('device', 'cpu'))
     ctx.step('translating the sampled label maps', 2)
     rows = translate_layout(model, ctx.path('labels'), ctx.path('synthetic'),
@@ -350,17 +325,6 @@ def estimate_images(cfg) -> float:
 
 
 # ---------------------------------------------------------------------------- 5 segmentation
-#: The two training protocols of the segmentation stage: the paper's (a fixed number of
-#: epochs, so larger training sets get more updates) and the control that gives every
-#: fraction about the updates of the real-only run.
-PROTOCOLS = ('fixed_epochs', 'equal_updates')
-
-
-def protocol_dir(ctx, protocol: str) -> Path:
-    return ctx.path('segmentation') if protocol == 'fixed_epochs' else \
-        ctx.path('segmentation', protocol)
-
-
 def run_segmentation(ctx) -> dict:
     import shutil
 
@@ -374,7 +338,7 @@ def run_segmentation(ctx) -> dict:
     if bad or not protocols:
         raise ValueError(f'segmentation.protocols: {bad or protocols}; expected some of '
                          f'{list(PROTOCOLS)}')
-    opts = _model_options(ctx, sec.get('cfg_options'))
+    opts = model_options(ctx, sec.get('cfg_options'))
     opts.update(synthetic_root=str(ctx.path('synthetic')), image_size=ctx.cfg.image_size)
     for k, protocol in enumerate(protocols, 1):
         ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}, '
@@ -411,7 +375,6 @@ def estimate_segmentation(cfg) -> float:
 
 # ---------------------------------------------------------------------------- stage list
 def build_stages() -> list:
-    from .report import estimate_report, run_report
     return [
         Stage('data', 'the real data, with the 20 % held-out test split', ['data'], run_data,
               estimate_data),
