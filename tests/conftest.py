@@ -10,6 +10,7 @@ import pytest
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 import fundus_plugins  # noqa: E402,F401
 from fundus_plugins.phantom import draw_phantom  # noqa: E402
