@@ -23,8 +23,8 @@ def bench(config, batch, iters, device, amp):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from fundus_plugins.apis import build_model, load_config
-    from fundus_plugins.runtime import enable_amp
+    from fundus_plugins.config import build_model, load_config
+    from fundus_plugins.config import enable_amp
 
     cfg = load_config(str(REPO / config))
     model = build_model(cfg).to(device)

@@ -20,8 +20,8 @@ def build(config, device, amp, no_vgg=False):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from fundus_plugins.apis import build_model, load_config
-    from fundus_plugins.runtime import enable_amp
+    from fundus_plugins.config import build_model, load_config
+    from fundus_plugins.config import enable_amp
 
     cfg = load_config(str(REPO / config),
                       {'model.loss_config.lambda_vgg': 0.0} if no_vgg else None)

@@ -19,17 +19,22 @@
 #   random h/v flips -> disc aligned right + sample_flip; added: EMA, disc_temperature
 #   0.25, mode seeking 0.02; classes OD..SE (theirs also NV, IRMA); 20k iterations.
 _base_ = ['./_base_/gan_runtime.py']
+work_dir = 'work_dirs/acgan_labels'
 
-# The run's classes: channel counts everywhere follow from this list (BG and RET first).
-lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']  # --cfg-options "lesion_classes=['OD','EX']"
-# Prepared layout of the real data; every dataset and metric that leaves data_root out
-# uses this one (so --cfg-options data_root=... moves them all).
+# The run's classes, data and map size: the one place they are set. This file writes
+# them into the model, datasets, pipeline and metric; a config that inherits and changes
+# one writes it into those again (acgan_labels_demo.py). Our tools' --cfg-options
+# "lesion_classes=['OD','EX']" or data_root=... also reach every component that held the
+# old value (fundus_plugins/config.py). Channel counts follow from the classes (BG and
+# RET first).
+lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
 data_root = 'data/idrid_fgadr'
 label_size = 256
 batch_size = 64  # per process
 
 model = dict(
     type='LabelACGAN',
+    classes=lesion_classes,  # label channels: BG, RET, then these
     num_classes=5,  # DR grades 0-4
     generator=dict(type='LabelMapGenerator', out_size=label_size, noise_size=128,
                    embed_dim=128, base_channels=512, min_channels=16, conditional_bn=True,
@@ -60,13 +65,15 @@ label_pipeline = [
 train_dataloader = dict(
     batch_size=batch_size, num_workers=4, persistent_workers=True, drop_last=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='FundusDataset', split='train', ungraded='error',
+    dataset=dict(type='FundusDataset', data_root=data_root, classes=lesion_classes,
+                 split='train', ungraded='error',
                  with_images=False, pipeline=label_pipeline))
 # The val loop generates maps; its dataloader only gives the batch size and metainfo.
 val_dataloader = dict(
     batch_size=batch_size, num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='FundusDataset', split='test', ungraded='skip',
+    dataset=dict(type='FundusDataset', data_root=data_root, classes=lesion_classes,
+                 split='test', ungraded='skip',
                  with_images=False, pipeline=label_pipeline))
 test_dataloader = val_dataloader
 
@@ -88,8 +95,8 @@ train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters, val_b
                  val_interval=2000)
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')
-label_metrics = [dict(type='LabelMapMetric', fake_nums=500,
-                      sample_model='ema')]
+label_metrics = [dict(type='LabelMapMetric', real_root=data_root, classes=lesion_classes,
+                      fake_nums=500, sample_model='ema')]
 val_evaluator = dict(type='Evaluator', metrics=label_metrics)
 test_evaluator = val_evaluator
 

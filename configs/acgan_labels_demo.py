@@ -4,6 +4,7 @@
 #
 #   python tools/train.py configs/acgan_labels_demo.py
 _base_ = ['./acgan_labels.py']
+work_dir = 'work_dirs/acgan_labels_demo'
 
 data_root = 'work_dirs/demo/phantom'
 label_size = 64
@@ -22,8 +23,9 @@ label_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=batch_size, num_workers=0, persistent_workers=False,
-    dataset=dict(pipeline=label_pipeline))
-val_dataloader = dict(batch_size=batch_size, dataset=dict(pipeline=label_pipeline))
+    dataset=dict(data_root=data_root, pipeline=label_pipeline))
+val_dataloader = dict(batch_size=batch_size,
+                      dataset=dict(data_root=data_root, pipeline=label_pipeline))
 test_dataloader = val_dataloader
 
 max_iters = 3000
@@ -31,7 +33,8 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = dict(
     generator=dict(begin=max_iters // 2, end=max_iters),
     discriminator=dict(begin=max_iters // 2, end=max_iters))
-label_metrics = [dict(type='LabelMapMetric', fake_nums=250, sample_model='ema')]
+label_metrics = [dict(type='LabelMapMetric', real_root=data_root,
+                      classes=_base_.lesion_classes, fake_nums=250, sample_model='ema')]
 val_evaluator = dict(metrics=label_metrics)
 test_evaluator = val_evaluator
 

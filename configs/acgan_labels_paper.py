@@ -102,6 +102,7 @@
 # * Lesion classes OD MA HE EX SE NV IRMA -> OD MA HE EX SE; length 1000 epochs (24,000
 #   iterations) -> 20,000 iterations.
 _base_ = ['./_base_/gan_runtime.py']
+work_dir = 'work_dirs/acgan_labels_paper'
 
 lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE', 'NV', 'IRMA']
 data_root = 'data/idrid_fgadr'
@@ -111,6 +112,7 @@ num_label_channels = len(lesion_classes) + 2  # with BG and RET
 
 model = dict(
     type='LabelACGAN',
+    classes=lesion_classes,  # label channels: BG, RET, then these
     num_classes=5,  # DR grades 0-4
     generator=dict(
         type='LabelMapGenerator', out_size=label_size, noise_size=128, embed_dim=128,
@@ -145,13 +147,15 @@ label_pipeline = [
 train_dataloader = dict(
     batch_size=batch_size, num_workers=4, persistent_workers=True, drop_last=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='FundusDataset', split='train', ungraded='error',
+    dataset=dict(type='FundusDataset', data_root=data_root, classes=lesion_classes,
+                 split='train', ungraded='error',
                  with_images=False, pipeline=label_pipeline))
 # The val loop generates maps; its dataloader only gives the batch size and metainfo.
 val_dataloader = dict(
     batch_size=batch_size, num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='FundusDataset', split='test', ungraded='skip',
+    dataset=dict(type='FundusDataset', data_root=data_root, classes=lesion_classes,
+                 split='test', ungraded='skip',
                  with_images=False, pipeline=label_pipeline))
 test_dataloader = val_dataloader
 
@@ -171,7 +175,8 @@ train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=max_iters, val_b
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')
 # No EMA: sample from the trained generator.
-label_metrics = [dict(type='LabelMapMetric', fake_nums=500, sample_model='orig')]
+label_metrics = [dict(type='LabelMapMetric', real_root=data_root, classes=lesion_classes,
+                      fake_nums=500, sample_model='orig')]
 val_evaluator = dict(type='Evaluator', metrics=label_metrics)
 test_evaluator = val_evaluator
 

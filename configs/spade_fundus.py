@@ -8,7 +8,12 @@
 #
 #   python tools/train.py configs/spade_fundus.py --cfg-options data_root=data/idrid_fgadr
 _base_ = ['./_base_/gan_runtime.py']
+work_dir = 'work_dirs/spade_fundus'
 
+# The run's classes, data and image size: the one place they are set; this file writes
+# them into the model, dataset and pipeline (a config that inherits and changes one
+# writes it again, as spade_fundus_demo.py does; our tools' --cfg-options also carry
+# them to every component that held the old value, fundus_plugins/config.py).
 lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
 data_root = 'data/idrid_fgadr'
 image_size = 512
@@ -25,17 +30,18 @@ vgg_weights = 'torchvision'
 
 model = dict(
     type='SPADEGAN',
+    classes=lesion_classes,  # label channels: BG, RET, then these
+    vgg_weights=vgg_weights,
     use_od_edge=True,
-    # out_size follows from image_size (filled in by the tools)
-    generator=dict(type='SPADEGenerator', ngf=64, num_upsampling_layers='normal',
-                   use_vae=False, norm='batch'),
+    generator=dict(type='SPADEGenerator', out_size=image_size, ngf=64,
+                   num_upsampling_layers='normal', use_vae=False, norm='batch'),
     discriminator=dict(type='MultiscaleDiscriminator', num_D=2, n_layers_D=4, ndf=64),
     ema_config=dict(type='ExponentialMovingAverage', momentum=0.001),
     loss_config=dict(lambda_feat=10.0, lambda_vgg=10.0))
 
 pair_pipeline = [
     dict(type='LoadFundusPair'),
-    dict(type='ResizeFundus'),  # size: image_size
+    dict(type='ResizeFundus', size=image_size),
     dict(type='RandomFlipFundus', prob=0.5),
     dict(type='LabelToOneHot'),
     dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),
@@ -44,7 +50,8 @@ pair_pipeline = [
 train_dataloader = dict(
     batch_size=batch_size, num_workers=4, persistent_workers=True, drop_last=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='FundusDataset', split='train', pipeline=pair_pipeline))
+    dataset=dict(type='FundusDataset', data_root=data_root, classes=lesion_classes,
+                 split='train', pipeline=pair_pipeline))
 
 optim_wrapper = dict(
     constructor='MultiOptimWrapperConstructor',

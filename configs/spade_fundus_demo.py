@@ -12,20 +12,29 @@
 #   python tools/train.py configs/spade_fundus_demo.py
 #   python tools/train.py configs/spade_fundus_demo.py --cfg-options train_cfg.max_iters=800
 _base_ = ['./spade_fundus.py']
+work_dir = 'work_dirs/spade_fundus_demo'
 
 data_root = 'work_dirs/demo/phantom'
 image_size = 128
 batch_size = 4
 
 model = dict(
-    generator=dict(ngf=8, spade_hidden=16),
+    generator=dict(out_size=image_size, ngf=8, spade_hidden=16),
     discriminator=dict(ndf=16, n_layers_D=3),
     ema_config=dict(momentum=0.01),
     loss_config=dict(lambda_l1=10.0, lambda_vgg=0.0))
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-4)))
 
-# The base config's pair pipeline resizes to image_size (filled in by the tools).
-train_dataloader = dict(batch_size=batch_size, num_workers=0, persistent_workers=False)
+pair_pipeline = [
+    dict(type='LoadFundusPair'),
+    dict(type='ResizeFundus', size=image_size),
+    dict(type='RandomFlipFundus', prob=0.5),
+    dict(type='LabelToOneHot'),
+    dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),
+         with_grade=False),
+]
+train_dataloader = dict(batch_size=batch_size, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=data_root, pipeline=pair_pipeline))
 
 train_cfg = dict(max_iters=4000)
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=400))

@@ -7,28 +7,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-
-def load_config(path: str, cfg_options: dict | None = None) -> Config:
-    """A config with the project's components registered and ``lesion_classes`` applied."""
-    import fundus_plugins  # noqa: F401
-    from .runtime import apply_run_settings, check_config_keys
-
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: config not found')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    check_config_keys(cfg, path)
-    apply_run_settings(cfg)
-    return cfg
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    """Build ``cfg.model`` in its config's scope (``default_scope``)."""
-    from mmengine.registry import DefaultScope, MODELS
-
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmagic')):
-        return MODELS.build(cfg.model)
+from .config import build_model
 
 
 def unwrap_state_dict(state: dict, model_keys) -> dict:
@@ -182,23 +161,6 @@ def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
                                           row_titles=[f'grade {g}' for g in grades],
                                           pad=2, classes=classes))
     return rows
-
-
-def runner_for(cfg: Config, work_dir, no_val: bool = False, log=print):
-    """The runner of an already loaded ``cfg`` writing to ``work_dir``, resuming from the
-    latest checkpoint there when there is one; ``no_val`` drops the val loop."""
-    from mmengine.runner.checkpoint import find_latest_checkpoint
-
-    from .runtime import build_runner
-
-    cfg.work_dir = str(work_dir)
-    if no_val:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    latest = find_latest_checkpoint(str(work_dir))
-    if latest:
-        log(f'resuming from {latest}')
-        cfg.resume, cfg.load_from = True, None
-    return build_runner(cfg)
 
 
 def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,

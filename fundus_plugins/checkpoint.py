@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
 
 
 class CheckpointRefused(RuntimeError):
@@ -31,7 +32,6 @@ class CheckpointRefused(RuntimeError):
 
 def mmengine_checkpoint_types() -> list:
     """The globals an mmengine 0.10.7 checkpoint needs beyond torch's defaults."""
-    from mmengine.logging.history_buffer import HistoryBuffer
 
     # numpy 2 keeps multiarray under numpy._core (numpy.core is a deprecated alias).
     core = np._core if hasattr(np, '_core') and hasattr(np._core, 'multiarray') else np.core

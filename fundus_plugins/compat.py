@@ -3,7 +3,7 @@
 which fail on a machine without CUDA devices. :func:`patch_mmengine_cpu_distributed`
 initialises the process group with gloo instead (an nccl request is turned into gloo, with
 a log line) and leaves ``device_ids`` out, so ``tools/dist_train.sh CONFIG N`` runs N CPU
-processes. It is applied by :func:`fundus_plugins.runtime.build_runner` (which the tools
+processes. It is applied by :func:`fundus_plugins.config.build_runner` (which the tools
 use) for a distributed run on a machine without CUDA devices, never on import; machines
 with GPUs are untouched.
 """
@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.distributed as torch_dist
+from mmengine.dist import utils as dist_utils
+from mmengine.logging import print_log
+from mmengine.model.wrappers import distributed as mm_ddp
 
 _DIST_PATCHED = False
 
@@ -26,9 +30,6 @@ def patch_mmengine_cpu_distributed() -> None:
     global _DIST_PATCHED
     if _DIST_PATCHED:
         return
-    import torch.distributed as torch_dist
-    from mmengine.dist import utils as dist_utils
-    from mmengine.model.wrappers import distributed as mm_ddp
 
     original_init_dist = dist_utils._init_dist_pytorch
 
@@ -36,7 +37,6 @@ def patch_mmengine_cpu_distributed() -> None:
         if cuda_devices() > 0 or init_backend != 'torch':
             return original_init_dist(backend, init_backend=init_backend, **kwargs)
         if backend == 'nccl':
-            from mmengine.logging import print_log
             print_log('no CUDA device: distributed backend nccl -> gloo (CPU processes)',
                       logger='current')
             backend = 'gloo'

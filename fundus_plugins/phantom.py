@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 
 from .classes import ClassSet
+from .datasets.layout import MetaRow, stratified_split, write_meta
+from .datasets.prepare import init_layout, run_jobs, write_pair
 
 #: The classes the phantom draws, in its label order.
 PHANTOM_CLASSES = ('OD', 'MA', 'HE', 'EX', 'SE', 'IRMA', 'NV')
@@ -372,7 +374,6 @@ def phantom_grades(num: int, seed: int = 0, distribution=None) -> list[int]:
 
 def _phantom_job(args):
     index, grade, size, seed, codes, out = args
-    from .datasets.prepare import write_pair
     sample = draw_phantom(grade, size, seed=[seed, index], classes=ClassSet(codes))
     name = phantom_name(index)
     write_pair(out, name, sample.image, sample.label)
@@ -394,8 +395,6 @@ def write_phantom_dataset(out, num: int, size: int = 512, seed: int = 0,
     same seeded, grade-stratified 80/20 split as ``tools/prepare_data.py`` writes.
     Returns the list of meta rows.
     """
-    from .datasets.layout import MetaRow, stratified_split, write_meta
-    from .datasets.prepare import init_layout, run_jobs
 
     if num < 1:
         raise ValueError(f'num must be at least 1, got {num}')

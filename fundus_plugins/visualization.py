@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .classes import ClassSet
+from .datasets.layout import image_path, label_path, read_classes, read_meta
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -95,7 +96,6 @@ def preview_dataset(root: Union[str, Path], out: Union[str, Path], per_grade: in
     ``per_grade`` examples of each grade present (chosen by ``seed``); a label-only root
     gets label rows only.
     """
-    from .datasets.layout import image_path, label_path, read_classes, read_meta
 
     root = Path(root)
     rows_meta = [r for r in read_meta(root) if split is None or r.split == split]

@@ -112,17 +112,23 @@ def phantom_root(tmp_path_factory):
     return root
 
 
-# A tiny demo U-Net config: format with repo and root.
-TINY_SEG = """
-_base_ = ['{repo}/configs/seg/unet_fundus_demo.py']
-data_root = '{root}'
-image_size = 64
-model = dict(backbone=dict(base_channels=8), decode_head=dict(in_channels=8, channels=8))
-train_dataloader = dict(batch_size=4)
-train_cfg = dict(max_epochs=1, val_interval=1)
-param_scheduler = []
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
-"""
+def write_config(base, path, options) -> Path:
+    """``base`` as the tools load it with ``options`` (``fundus_plugins.config.load_config``:
+    run settings such as ``data_root`` carried into the components), written to ``path`` as
+    a complete config file that any tool reads the same."""
+    from fundus_plugins.config import load_config
+    cfg = load_config(str(base), options)
+    cfg.dump(str(path))
+    return Path(path)
+
+
+def tiny_seg_options(root) -> dict:
+    """The demo U-Net, tinier (8 channels, 64 px), one epoch, on the prepared ``root``."""
+    return {'data_root': str(root), 'image_size': 64,
+            'model.backbone.base_channels': 8, 'model.decode_head.in_channels': 8,
+            'model.decode_head.channels': 8, 'train_dataloader.batch_size': 4,
+            'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1, 'param_scheduler': [],
+            'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 1}
 
 
 @pytest.fixture(scope='session')
@@ -130,10 +136,10 @@ def seg_trained(phantom_root, tmp_path_factory):
     """One epoch of a tiny U-Net on the shared phantom: (config path, checkpoint, work)."""
     from mmengine.config import Config
 
-    from fundus_plugins.runtime import build_runner
+    from fundus_plugins.config import build_runner
     work = tmp_path_factory.mktemp('seg')
-    config = work / 'unet_tiny.py'
-    config.write_text(TINY_SEG.format(repo=REPO, root=phantom_root))
+    config = write_config(REPO / 'configs/seg/unet_fundus_demo.py', work / 'unet_tiny.py',
+                          tiny_seg_options(phantom_root))
     cfg = Config.fromfile(str(config))
     cfg.work_dir = str(work)
     build_runner(cfg).train()

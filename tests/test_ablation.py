@@ -2,7 +2,7 @@
 import csv
 import sys
 
-from conftest import REPO, TINY_SEG
+from conftest import REPO, tiny_seg_options, write_config
 
 sys.path.insert(0, str(REPO / 'tools'))
 import synthetic_ablation  # noqa: E402
@@ -10,8 +10,8 @@ import synthetic_ablation  # noqa: E402
 
 def test_ablation_runs_every_fraction_and_seed_then_skips_them(phantom_root, synthetic_root,
                                                                tmp_path, capsys):
-    config = tmp_path / 'seg.py'
-    config.write_text(TINY_SEG.format(repo=REPO, root=phantom_root))
+    config = write_config(REPO / 'configs/seg/unet_fundus_demo.py', tmp_path / 'seg.py',
+                          tiny_seg_options(phantom_root))
     work = tmp_path / 'abl'
     # --equal-updates: fraction 0.5 trains half the epochs (2 -> 1) of the real-only run.
     argv = [str(config), '--fractions', '0', '0.5', '--seeds', '0', '1', '--work-dir',

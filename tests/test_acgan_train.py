@@ -8,12 +8,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from fundus_plugins.datasets.layout import read_classes, read_meta
-from fundus_plugins.runtime import apply_run_settings, build_runner
+from fundus_plugins.config import build_runner, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tools'))
@@ -35,9 +34,7 @@ def demo_options(root, work_dir, iters=4, **extra):
 
 
 def build(root, work_dir, config='configs/acgan_labels_demo.py', **kw):
-    cfg = Config.fromfile(str(REPO / config))
-    cfg.merge_from_dict(demo_options(root, work_dir, **kw))
-    return cfg
+    return load_config(str(REPO / config), demo_options(root, work_dir, **kw))
 
 
 @pytest.fixture(scope='module')

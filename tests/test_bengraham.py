@@ -7,7 +7,7 @@ import pytest
 from mmengine.registry import TRANSFORMS, DefaultScope
 from mmseg.registry import DATASETS
 
-from fundus_plugins.apis import load_config
+from fundus_plugins.config import load_config
 from fundus_plugins.datasets.transforms import BenGrahamFundus
 
 REPO = Path(__file__).resolve().parents[1]

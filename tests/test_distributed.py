@@ -7,9 +7,10 @@ import sys
 import pytest
 import torch
 
-from fundus_plugins.apis import init_model, load_config
+from fundus_plugins.apis import init_model
+from fundus_plugins.config import load_config
 
-from conftest import REPO, TINY_SEG
+from conftest import REPO, tiny_seg_options, write_config
 
 pytestmark = pytest.mark.skipif(sys.platform == 'win32', reason='bash launcher')
 
@@ -29,16 +30,12 @@ def _run(script, *args, cwd):
     return out
 
 
-ACGAN = """
-_base_ = ['{repo}/configs/acgan_labels_demo.py']
-data_root = '{root}'
-train_dataloader = dict(batch_size=2)
-train_cfg = dict(max_iters=2)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
-default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
-"""
+def _acgan_options(root) -> dict:
+    """The demo label ACGAN, 2 iterations at batch 2, no validation."""
+    return {'data_root': str(root), 'train_dataloader.batch_size': 2,
+            'train_cfg.max_iters': 2, 'val_cfg': None, 'val_dataloader': None,
+            'val_evaluator': None, 'default_hooks.checkpoint.interval': 2,
+            'default_hooks.logger.interval': 1}
 
 
 def _both_ranks_started(out):
@@ -49,8 +46,8 @@ def _both_ranks_started(out):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU (gloo) path')
 def test_segmentation_trains_and_tests_on_two_cpu_processes(phantom_root, tmp_path):
-    config = tmp_path / 'seg.py'
-    config.write_text(TINY_SEG.format(repo=REPO, root=phantom_root))
+    config = write_config(REPO / 'configs/seg/unet_fundus_demo.py', tmp_path / 'seg.py',
+                          tiny_seg_options(phantom_root))
     out = _run('dist_train.sh', config, 2, '--work-dir', tmp_path / 'w', cwd=tmp_path)
     _both_ranks_started(out)
     ckpt = tmp_path / 'w' / 'epoch_1.pth'
@@ -64,8 +61,8 @@ def test_segmentation_trains_and_tests_on_two_cpu_processes(phantom_root, tmp_pa
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU (gloo) path')
 def test_label_gan_trains_on_two_cpu_processes(phantom_root, tmp_path):
-    config = tmp_path / 'acgan.py'
-    config.write_text(ACGAN.format(repo=REPO, root=phantom_root))
+    config = write_config(REPO / 'configs/acgan_labels_demo.py', tmp_path / 'acgan.py',
+                          _acgan_options(phantom_root))
     out = _run('dist_train.sh', config, 2, '--work-dir', tmp_path / 'w', cwd=tmp_path)
     _both_ranks_started(out)
     assert 'MMSeparateDistributedDataParallel' in out or 'Iter(train) [2/2]' in out

@@ -68,12 +68,10 @@ def test_skipped_batch_sampler_skips_once():
 
 
 def test_a_resumed_gan_run_takes_the_fast_path(tmp_path, phantom_root):
-    from mmengine.config import Config
-
-    from fundus_plugins.runtime import build_runner
+    from fundus_plugins.config import build_runner, load_config
     from test_acgan_train import REPO, demo_options
-    cfg = Config.fromfile(str(REPO / 'configs/acgan_labels_demo.py'))
-    cfg.merge_from_dict(demo_options(phantom_root, tmp_path, iters=2))
+    cfg = load_config(str(REPO / 'configs/acgan_labels_demo.py'),
+                      demo_options(phantom_root, tmp_path, iters=2))
     build_runner(cfg).train()
     cfg.merge_from_dict({'train_cfg.max_iters': 3})
     cfg.resume = True

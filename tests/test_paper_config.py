@@ -7,9 +7,9 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from fundus_plugins.apis import build_model, load_config
+from fundus_plugins.config import build_model, load_config
 from fundus_plugins.models import LabelMapDiscriminator, LabelMapGenerator
-from fundus_plugins.runtime import build_runner
+from fundus_plugins.config import build_runner
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'configs/acgan_labels_paper.py')

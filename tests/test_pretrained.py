@@ -13,7 +13,6 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from torchvision.models import vgg19
 
 from fundus_plugins.evaluation import inception_metrics
@@ -21,7 +20,7 @@ from fundus_plugins.evaluation.inception_metrics import fid_kid, load_inception
 from fundus_plugins.models.spade import SPADEGAN
 from fundus_plugins.models.spade.losses import (VGG19_FILE, VGG19_URL, VGGPerceptualLoss,
                                                 vgg19_cache_path)
-from fundus_plugins.runtime import apply_run_settings
+from fundus_plugins.config import build_model, load_config
 
 from conftest import REPO
 
@@ -114,20 +113,17 @@ def test_vgg_offline_without_cache_stops_building_and_says_where(offline, tmp_pa
 
 
 def test_vgg_paper_config_needs_weights_and_demo_config_loads_none(offline, tmp_path):
-    """The configs through the tools' run settings (top-level vgg_weights), shrunk."""
-    from fundus_plugins.apis import build_model
-    small = dict(generator=dict(ngf=4, out_size=32, spade_hidden=8),
-                 discriminator=dict(ndf=4, n_layers_D=2, num_D=1))
-    cfg = Config.fromfile(str(REPO / 'configs' / 'spade_fundus.py'))
-    assert cfg.vgg_weights == 'torchvision' and cfg.model.loss_config.lambda_vgg > 0
-    cfg.merge_from_dict(dict(model=small))
-    apply_run_settings(cfg)
+    """The configs as the tools load them (top-level vgg_weights), shrunk."""
+    small = dict(model=dict(generator=dict(ngf=4, spade_hidden=8),
+                            discriminator=dict(ndf=4, n_layers_D=2, num_D=1)),
+                 image_size=32)
+    cfg = load_config(str(REPO / 'configs' / 'spade_fundus.py'), small)
+    assert cfg.vgg_weights == cfg.model.vgg_weights == 'torchvision'
+    assert cfg.model.loss_config.lambda_vgg > 0
     with pytest.raises(FileNotFoundError, match='vgg19-dcbb9e9d.pth does not exist'):
         build_model(cfg)
-    cfg = Config.fromfile(str(REPO / 'configs' / 'spade_fundus_demo.py'))
+    cfg = load_config(str(REPO / 'configs' / 'spade_fundus_demo.py'), small)
     assert cfg.model.loss_config.lambda_vgg == 0
-    cfg.merge_from_dict(dict(model=small))
-    apply_run_settings(cfg)
     assert not build_model(cfg).vgg_loss.available
 
 

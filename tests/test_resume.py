@@ -94,7 +94,8 @@ class Payload:
 
 
 def test_a_checkpoint_with_a_pickled_payload_is_refused(tmp_path, seg_trained):
-    from fundus_plugins.apis import init_model, load_config
+    from fundus_plugins.apis import init_model
+    from fundus_plugins.config import load_config
     from fundus_plugins.checkpoint import CheckpointRefused, load_checkpoint
     config, ckpt, _ = seg_trained
     marker = tmp_path / 'ran'

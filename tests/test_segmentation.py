@@ -8,7 +8,7 @@ from mmengine.registry import DefaultScope
 from mmseg.structures import SegDataSample
 from mmengine.structures import PixelData
 
-from fundus_plugins.apis import build_model, load_config
+from fundus_plugins.config import build_model, load_config
 from fundus_plugins.datasets import read_meta, write_meta
 from fundus_plugins.segmentation import (FundusSegDataset, LesionImageMetric,
                                          LesionPixelMetric, PaperLesionMetric,

@@ -14,7 +14,9 @@ from fundus_plugins.models.spade import (SPADEGAN, MultiscaleDiscriminator, SPAD
                                          od_edges, onehot_from_labels)
 from fundus_plugins.models.spade.losses import (VGGPerceptualLoss, build_vgg19_features,
                                                 pooled_l1_loss)
-from fundus_plugins.runtime import build_runner
+from fundus_plugins.config import build_runner
+
+from conftest import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tools'))
@@ -127,31 +129,14 @@ def test_vgg_off_missing_or_wrong(tmp_path):
         VGGPerceptualLoss(str(bad))
 
 
-TINY_SPADE = """
-_base_ = ['{repo}/configs/spade_fundus_demo.py']
-data_root = '{root}'
-image_size = 64
-model = dict(generator=dict(out_size=64, ngf=4), discriminator=dict(ndf=4))
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=[
-    dict(type='LoadFundusPair'), dict(type='ResizeFundus', size=64),
-    dict(type='RandomFlipFundus', prob=0.5), dict(type='LabelToOneHot'),
-    dict(type='PackFundusGenInputs', inputs=dict(img='img', label='label_onehot'),
-         with_grade=False)]))
-train_cfg = dict(max_iters=3)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=3))
-custom_hooks = [dict(type='TranslationGridHook', interval=3, num_samples=4)]
-"""
-
-TINY_ACGAN = """
-_base_ = ['{repo}/configs/acgan_labels_demo.py']
-data_root = '{root}'
-train_dataloader = dict(batch_size=2)
-train_cfg = dict(max_iters=1)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
-default_hooks = dict(checkpoint=dict(interval=1))
-"""
+# Tiny versions of the demo configs, on a 64 px phantom (options for load_config).
+TINY_SPADE = {'image_size': 64, 'model.generator.ngf': 4, 'model.discriminator.ndf': 4,
+              'train_dataloader.batch_size': 2, 'train_cfg.max_iters': 3,
+              'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 3,
+              'custom_hooks': [dict(type='TranslationGridHook', interval=3, num_samples=4)]}
+TINY_ACGAN = {'train_dataloader.batch_size': 2, 'train_cfg.max_iters': 1, 'val_cfg': None,
+              'val_dataloader': None, 'val_evaluator': None,
+              'default_hooks.checkpoint.interval': 1}
 
 
 @pytest.fixture(scope='module')
@@ -161,8 +146,8 @@ def spade_trained(tmp_path_factory):
     root = tmp_path_factory.mktemp('ph')
     write_phantom_dataset(root, num=10, size=64, seed=1, progress=False)
     work = tmp_path_factory.mktemp('spade')
-    config = work / 'spade_tiny.py'
-    config.write_text(TINY_SPADE.format(repo=REPO, root=root))
+    config = write_config(REPO / 'configs/spade_fundus_demo.py', work / 'spade_tiny.py',
+                          dict(TINY_SPADE, data_root=str(root)))
     cfg = Config.fromfile(str(config))
     cfg.work_dir = str(work)
     build_runner(cfg).train()
@@ -194,8 +179,8 @@ def acgan_trained(spade_trained, tmp_path_factory):
     """One iteration of the label ACGAN demo config on the same phantom."""
     root = spade_trained[0]
     work = tmp_path_factory.mktemp('acgan')
-    acgan_config = work / 'acgan_tiny.py'
-    acgan_config.write_text(TINY_ACGAN.format(repo=REPO, root=root))
+    acgan_config = write_config(REPO / 'configs/acgan_labels_demo.py', work / 'acgan_tiny.py',
+                                dict(TINY_ACGAN, data_root=str(root)))
     cfg = Config.fromfile(str(acgan_config))
     cfg.work_dir = str(work)
     build_runner(cfg).train()

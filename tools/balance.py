@@ -51,7 +51,8 @@ def main(argv=None):
     args = parse_args(argv)
     from collections import Counter
 
-    from fundus_plugins.apis import init_model, load_config, synthesize_pairs
+    from fundus_plugins.apis import init_model, synthesize_pairs
+    from fundus_plugins.config import load_config
     from fundus_plugins.datasets.layout import read_meta
 
     rows = [r for r in read_meta(args.real) if r.grade is not None and

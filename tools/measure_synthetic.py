@@ -39,7 +39,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import load_config
+    from fundus_plugins.config import load_config
     from fundus_plugins.evaluation.synthetic_quality import format_quality, measure_synthetic
 
     cfg = load_config(args.config)

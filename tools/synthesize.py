@@ -43,7 +43,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, load_config, resolve_fov, synthesize_pairs
+    from fundus_plugins.apis import init_model, resolve_fov, synthesize_pairs
+    from fundus_plugins.config import load_config
 
     if args.num_per_grade < 1:
         raise SystemExit('--num-per-grade must be at least 1')

@@ -10,7 +10,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
@@ -29,19 +29,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import fundus_plugins  # noqa: F401
     from fundus_plugins.checkpoint import mmengine_checkpoint_globals
-    from fundus_plugins.runtime import build_runner, check_config_keys
+    from fundus_plugins.config import build_runner, load_config
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    check_config_keys(cfg, args.config)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'{args.checkpoint}: checkpoint not found')
+    cfg = load_config(args.config, args.cfg_options, work_dir=args.work_dir,
+                      launcher=args.launcher)
     cfg.load_from = args.checkpoint
     runner = build_runner(cfg)
     with mmengine_checkpoint_globals(args.checkpoint):

@@ -10,7 +10,6 @@ dir. For several GPUs (or CPU processes) use ``tools/dist_train.sh CONFIG N``.
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
@@ -35,35 +34,19 @@ def parse_args(argv=None):
 
 
 def build_cfg(args) -> Config:
-    import fundus_plugins  # noqa: F401  (registers the components)
-    from fundus_plugins.runtime import check_config_keys
+    """The config as this run uses it (``tools/print_config.py`` prints the same)."""
+    from fundus_plugins.config import load_config
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    check_config_keys(cfg, args.config)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        from fundus_plugins.runtime import enable_amp
-        enable_amp(cfg)
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-    return cfg
+    return load_config(args.config, args.cfg_options, work_dir=args.work_dir,
+                       launcher=args.launcher, amp=args.amp, resume=args.resume)
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     from fundus_plugins.checkpoint import mmengine_checkpoint_globals
-    from fundus_plugins.runtime import build_runner
+    from fundus_plugins.config import build_runner
+
     runner = build_runner(cfg)
     # Resuming (or load_from) unpickles only the types an mmengine checkpoint holds.
     with mmengine_checkpoint_globals(cfg.get('load_from') or cfg.work_dir):

@@ -32,7 +32,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, load_config, translate_layout
+    from fundus_plugins.apis import init_model, translate_layout
+    from fundus_plugins.config import load_config
 
     cfg = load_config(args.config, args.cfg_options)
     model = init_model(cfg, args.checkpoint, args.device)

@@ -1,11 +1,16 @@
 # Data, metrics and schedule of the lesion-segmentation experiment, shared by every
 # segmentation model (configs/_base_/models/*). The top-level keys below are the one
-# place to change a run's classes, data, image size and synthetic share: the tools fill
-# them into the datasets and transforms (fundus_plugins/runtime.py), so a config that
-# inherits from this one changes them in one line.
+# place a run's classes, data, image size and synthetic share are set; this file writes
+# them into the datasets and transforms, and the configs that combine it with a model
+# write num_classes into the head (model=dict(decode_head=dict(num_classes=...))), so
+# mmengine's own Runner reads the same run as our tools. A config that inherits and
+# changes one of these keys writes it into the components again (see
+# seg_fundus_demo.py); on the command line, our tools' --cfg-options data_root=...
+# carries it to every component that held the old value (fundus_plugins/config.py).
 _base_ = ['./seg_runtime.py']
 
 lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
+num_classes = len(lesion_classes) + 2  # label indices: BG, RET, then the lesion classes
 data_root = 'data/idrid_fgadr'
 image_size = 512
 # Synthetic pairs (tools/synthesize.py) and their share of the training set, in [0, 1):
@@ -22,13 +27,13 @@ seg_meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shap
                  'dataset', 'annotated')
 train_pipeline = [
     dict(type='LoadFundusPair'),
-    dict(type='ResizeFundus'),  # size: image_size
+    dict(type='ResizeFundus', size=image_size),
     dict(type='RandomFlipFundus', prob=0.5),
     dict(type='PackSegInputs', meta_keys=seg_meta_keys),
 ]
 test_pipeline = [  # labels stay at their size: predictions are resized back to it
     dict(type='LoadFundusPair'),
-    dict(type='ResizeFundus', resize_label=False),
+    dict(type='ResizeFundus', size=image_size, resize_label=False),
     dict(type='PackSegInputs', meta_keys=seg_meta_keys),
 ]
 # Ben Graham preprocessing (Kaggle DR 2015; Son et al. fed their U-Net such images), off
@@ -41,11 +46,15 @@ bengraham_test_pipeline = test_pipeline[:1] + [ben_graham] + test_pipeline[1:]
 train_dataloader = dict(
     batch_size=4, num_workers=4, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='FundusSegDataset', split='train', pipeline=train_pipeline))
+    dataset=dict(type='FundusSegDataset', data_root=data_root, classes=lesion_classes,
+                 split='train', synthetic_root=synthetic_root,
+                 synthetic_fraction=synthetic_fraction, synthetic_seed=synthetic_seed,
+                 pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='FundusSegDataset', split='test', pipeline=test_pipeline))
+    dataset=dict(type='FundusSegDataset', data_root=data_root, classes=lesion_classes,
+                 split='test', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # Three measures (fundus_plugins/segmentation/metrics.py), the optic disc reported on its
 # own and left out of the lesion scores:

@@ -3,5 +3,8 @@
 #
 #   python tools/train.py configs/seg/unet_fundus_demo.py
 _base_ = ['../_base_/models/unet_fcn.py', '../_base_/seg_fundus_demo.py']
+work_dir = 'work_dirs/unet_fundus_demo'
 
-model = dict(backbone=dict(base_channels=16), decode_head=dict(in_channels=16, channels=16))
+# num_classes: the data config's label classes (BG, RET and lesion_classes)
+model = dict(backbone=dict(base_channels=16),
+             decode_head=dict(in_channels=16, channels=16, num_classes=_base_.num_classes))

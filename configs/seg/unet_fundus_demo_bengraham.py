@@ -3,6 +3,7 @@
 #
 #   python tools/train.py configs/seg/unet_fundus_demo_bengraham.py
 _base_ = ['./unet_fundus_demo.py']
+work_dir = 'work_dirs/unet_fundus_demo_bengraham'
 
 train_dataloader = dict(dataset=dict(pipeline={{_base_.bengraham_train_pipeline}}))
 val_dataloader = dict(dataset=dict(pipeline={{_base_.bengraham_test_pipeline}}))

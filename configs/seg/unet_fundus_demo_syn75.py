@@ -1,3 +1,5 @@
 # The demo U-Net with 75 % synthetic training images.
 _base_ = ['./unet_fundus_demo.py']
+work_dir = 'work_dirs/unet_fundus_demo_syn75'
 synthetic_fraction = 0.75
+train_dataloader = dict(dataset=dict(synthetic_fraction=synthetic_fraction))

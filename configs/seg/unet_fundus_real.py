@@ -6,3 +6,7 @@
 #
 #   python tools/train.py configs/seg/unet_fundus_real.py --cfg-options data_root=...
 _base_ = ['../_base_/models/unet_fcn.py', '../_base_/seg_fundus.py']
+work_dir = 'work_dirs/unet_fundus_real'
+
+# num_classes: the data config's label classes (BG, RET and lesion_classes)
+model = dict(decode_head=dict(num_classes=_base_.num_classes))

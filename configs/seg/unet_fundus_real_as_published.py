@@ -4,6 +4,7 @@
 # comparable with the numbers of their Table 1(c). The other measures are unaffected.
 # The default configs leave the bug off.
 _base_ = ['./unet_fundus_real.py']
+work_dir = 'work_dirs/unet_fundus_real_as_published'
 
 val_evaluator = [dict(type='PaperLesionMetric', class0_bug=True),
                  dict(type='LesionImageMetric'), dict(type='LesionPixelMetric')]

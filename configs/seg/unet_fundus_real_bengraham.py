@@ -12,6 +12,7 @@
 #
 #   python tools/train.py configs/seg/unet_fundus_real_bengraham.py --cfg-options data_root=...
 _base_ = ['./unet_fundus_real.py']
+work_dir = 'work_dirs/unet_fundus_real_bengraham'
 
 train_dataloader = dict(dataset=dict(pipeline={{_base_.bengraham_train_pipeline}}))
 val_dataloader = dict(dataset=dict(pipeline={{_base_.bengraham_test_pipeline}}))

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 PathLike = Union[str, Path]
 
@@ -442,7 +443,6 @@ def train_od_model(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     the caller's random state is left as it was. ``log`` (if given)
     gets one line with the final loss.
     """
-    from tqdm import tqdm
 
     if len(images) != len(masks):
         raise ValueError(f'train_od_model: {len(images)} images but {len(masks)} masks')

@@ -15,12 +15,12 @@ from typing import Iterable, Optional, Sequence, Union
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..classes import BACKGROUND, ClassSet
-from .layout import (MetaRow, TEST_FRACTION, check_name, image_path, label_path,
-                     read_classes, read_meta, stratified_split, write_meta)
-from .optic_disc import (ODModel, ellipse_mask, evaluate_od_model, read_od_ellipses,
-                         train_od_model)
+from .layout import (TEST_FRACTION, MetaRow, check_name, image_path, label_path, read_classes,
+                     read_meta, stratified_split, write_meta)
+from .optic_disc import ODModel, ellipse_mask, evaluate_od_model, read_od_ellipses, train_od_model
 from .sources import SourceRecord
 
 PathLike = Union[str, Path]
@@ -146,7 +146,6 @@ def _prepare_one(args):
 def run_jobs(fn, jobs: Sequence, workers: int = 1, desc: str = '', progress: bool = True,
              chunksize: int = 1) -> list:
     """``[fn(job) for job in jobs]`` with a progress bar, in ``workers`` processes."""
-    from tqdm import tqdm
 
     results = []
     with tqdm(total=len(jobs), desc=desc, unit='img', disable=not progress) as bar:
@@ -300,7 +299,6 @@ def fill_predicted_discs(out: Path, rows: Sequence[MetaRow], classes: ClassSet,
     """Train (or load) the disc model, score it on the held-out annotated discs, and
     paint its disc into the labels of the rows marked ``predicted`` (only over ``RET``:
     lesions keep their pixels, nothing leaves the field of view). Returns the report."""
-    from tqdm import tqdm
 
     od = classes.index('OD')
     ret = classes.index('RET')

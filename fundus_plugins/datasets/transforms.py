@@ -17,6 +17,8 @@ from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
+import torch
+from mmagic.structures import DataSample
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
@@ -374,9 +376,6 @@ class PackFundusGenInputs(BaseTransform):
         self.with_grade = with_grade
 
     def transform(self, results: dict) -> dict:
-        import torch
-        from mmagic.structures import DataSample
-
         packed = {}
         for name, key in self.inputs.items():
             if key not in results:

@@ -17,7 +17,7 @@ from mmagic.registry import HOOKS
 from mmengine import dist
 from mmengine.hooks import Hook
 
-from .step_ratio_hook import unwrap
+from .utils import unwrap
 
 
 def ada_update(p: float, r_t: float, n_real: float, target: float = 0.6,

@@ -11,7 +11,7 @@ from mmengine.hooks import Hook
 
 from ..classes import ClassSet
 from ..visualization import save_rgb, tile_grid
-from .step_ratio_hook import unwrap
+from .utils import unwrap
 
 
 def label_grid(model, classes: ClassSet, num_per_grade: int = 8, seed: int = 0,
@@ -64,4 +64,3 @@ class LabelGridHook(PeriodicGridHook):
         path = osp.join(runner.work_dir, 'vis', f'labels_iter_{iteration}.png')
         save_rgb(path, grid)
         runner.logger.info(f'label grid written to {path}')
-

@@ -11,7 +11,7 @@ from mmengine.dist import master_only
 from ..classes import ClassSet
 from ..visualization import save_rgb, tile_grid
 from .label_grid_hook import PeriodicGridHook
-from .step_ratio_hook import unwrap
+from .utils import unwrap
 
 
 @HOOKS.register_module()
@@ -51,4 +51,3 @@ class TranslationGridHook(PeriodicGridHook):
         path = osp.join(runner.work_dir, 'vis', f'translation_iter_{iteration}.png')
         save_rgb(path, grid)
         runner.logger.info(f'translation grid written to {path}')
-

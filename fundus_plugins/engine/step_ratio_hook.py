@@ -5,11 +5,8 @@ from typing import Optional, Sequence
 
 from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
-
-def unwrap(model):
-    return model.module if is_model_wrapper(model) else model
+from .utils import unwrap
 
 
 @HOOKS.register_module()

@@ -22,6 +22,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import torch
+from mmagic.evaluation.metrics.fid import FrechetInceptionDistance
 from mmagic.utils import MMAGIC_CACHE_DIR
 from mmengine.logging import print_log
 
@@ -117,7 +118,6 @@ def inception_features(net, images: Iterable[np.ndarray], device: str = 'cpu',
 
 
 def fid_from_features(fake: np.ndarray, real: np.ndarray) -> float:
-    from mmagic.evaluation.metrics.fid import FrechetInceptionDistance
     if len(fake) < 2 or len(real) < 2:
         raise ValueError(f'FID needs at least 2 images per side, got {len(fake)} fake and '
                          f'{len(real)} real')

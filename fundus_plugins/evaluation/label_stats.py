@@ -37,6 +37,7 @@ import torch.nn as nn
 from scipy.stats import wasserstein_distance
 
 from ..classes import ClassSet
+from ..datasets.layout import label_path, read_classes, read_meta
 
 GRADES = (0, 1, 2, 3, 4)
 
@@ -370,7 +371,6 @@ def load_maps(root, classes: ClassSet, size: int, split: Optional[str] = None,
               grades_required: bool = True) -> MapSet:
     """Label maps of a prepared (or label-only) root, remapped to ``classes`` and resized
     to ``size`` by nearest neighbour; ungraded rows are skipped when grades are required."""
-    from ..datasets.layout import label_path, read_classes, read_meta
 
     stored = read_classes(root)
     missing = [c for c in classes.lesion_codes if c not in stored.codes]

@@ -54,7 +54,7 @@ def figure(synthetic: Path, out: Path, per_grade: int = 2) -> Path:
 
 
 def run_report(ctx) -> dict:
-    from ..apis import load_config
+    from ..config import load_config
     from ..evaluation.synthetic_quality import format_quality, measure_synthetic
     from ..segmentation.ablation import run_name
 

@@ -33,9 +33,9 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> s
     last checkpoint when there is one, no val loop); returns the final checkpoint."""
     from mmengine.runner.checkpoint import find_latest_checkpoint
 
-    from ..apis import load_config, runner_for
+    from ..config import load_config, runner_for
     from ..checkpoint import mmengine_checkpoint_globals
-    from ..runtime import set_train_length
+    from ..config import set_train_length
 
     cfg = load_config(config, model_options(ctx, cfg_options))
     if length is not None:
@@ -257,7 +257,8 @@ def run_grades(ctx) -> dict:
 
 # ---------------------------------------------------------------------------- 3 labels
 def run_labels(ctx) -> dict:
-    from ..apis import init_model, load_config, sample_label_maps, write_label_samples
+    from ..apis import init_model, sample_label_maps, write_label_samples
+    from ..config import load_config
     from ..evaluation.label_stats import (MapSet, bg_inside_fov_share, compare,
                                           format_report, load_maps)
 
@@ -306,7 +307,8 @@ def estimate_labels(cfg) -> float:
 
 # ---------------------------------------------------------------------------- 4 images
 def run_images(ctx) -> dict:
-    from ..apis import init_model, load_config, translate_layout
+    from ..apis import init_model, translate_layout
+    from ..config import load_config
 
     sec = ctx.section
     ctx.step(f'training the SPADE translator ({sec.config})', 2)

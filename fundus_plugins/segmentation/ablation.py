@@ -50,9 +50,9 @@ def run_name(fraction: float, seed: int) -> str:
 def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
              log=print, max_epochs: Optional[int] = None, equal_updates: bool = False) -> dict:
     """Train and test one (fraction, seed); returns its metrics."""
-    from ..apis import load_config, runner_for
+    from ..config import load_config, runner_for
     from ..checkpoint import mmengine_checkpoint_globals
-    from ..runtime import set_train_length
+    from ..config import set_train_length
 
     cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
                                    synthetic_seed=seed))

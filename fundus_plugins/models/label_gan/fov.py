@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...datasets.layout import label_path, read_meta
+
 FOV_MODES = ('real', 'fitted', 'generated')
 
 
@@ -32,8 +34,6 @@ class RealFovPool:
     """The fields of view (label != BG) of a prepared root's maps, at ``size``."""
 
     def __init__(self, root, size: int, split: Optional[str] = 'train'):
-        from ...datasets.layout import label_path, read_meta
-
         masks = []
         for row in read_meta(root):
             if split is not None and row.split != split:

@@ -1,0 +1,337 @@
+"""How a config file becomes a run: the one path every tool and the pipeline take.
+
+:func:`load_config` reads a config with mmengine (``Config.fromfile``), merges
+``--cfg-options`` (carrying a changed run setting into the components, see below), refuses
+misspelt runner keys, and sets what the command line asks for (work dir, launcher, mixed
+precision, resume). It fills in nothing else: every config under ``configs/`` is complete
+on its own, so mmengine's own ``Runner.from_cfg(Config.fromfile(path))`` builds the same
+model and data from it (``tests/test_configs.py`` checks both). :func:`build_runner` then
+builds the runner; ``tools/print_config.py`` prints what :func:`load_config` returns.
+
+Run settings
+    A config's top-level ``lesion_classes``, ``data_root``, ``image_size`` (or
+    ``label_size``), ``vgg_weights`` and ``synthetic_*`` keys are the one place a run's
+    classes, data and size are set; the config writes them into its components itself
+    (``data_root=data_root`` ...), and the channel counts that follow from the classes
+    (``num_classes = len(lesion_classes) + 2``, BG and RET first) likewise. A config that
+    inherits from another and changes such a key writes it into the components again,
+    as any mmengine config must. mmengine's ``--cfg-options lesion_classes=[...]`` would
+    change only the top-level key; :func:`merge_options` also changes every component
+    field that had the key's old value (``RUN_SETTINGS``), and the counts derived from
+    the classes. A component that set a value of its own keeps it.
+    :func:`check_run_settings` lists the component fields that disagree with their key;
+    the tools print them as warnings.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import os.path as osp
+from typing import Callable, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.registry import MODELS, RUNNERS, DefaultScope
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
+
+from .classes import ClassSet
+from .compat import cuda_devices, patch_mmengine_cpu_distributed
+
+#: Top-level config keys the mmengine Runner (and this project's tools) read.
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+    'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler',
+    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
+    'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
+    'visualizer', 'default_scope', 'randomness', 'experiment_name', 'cfg', 'runner_type',
+    'custom_imports', 'vis_backends', 'lesion_classes', 'data_root', 'vgg_weights',
+    'inception_path', 'image_size', 'label_size', 'synthetic_root', 'synthetic_fraction',
+    'synthetic_seed', 'model_wrapper_cfg', 'num_classes', 'num_label_channels',
+)
+
+#: Segmentation heads (mmseg: every ``*Head``) take ``num_classes``.
+HEAD = '*Head'
+
+#: Top-level key -> the (component types, field) pairs a config writes it into.
+RUN_SETTINGS = {
+    'lesion_classes': [({'FundusDataset', 'FundusSegDataset', 'LabelACGAN', 'LabelMapMetric',
+                         'SPADEGAN'}, 'classes')],
+    'data_root': [({'FundusDataset', 'FundusSegDataset'}, 'data_root'),
+                  ({'LabelMapMetric'}, 'real_root')],
+    'image_size': [({'ResizeFundus'}, 'size'), ({'SPADEGenerator'}, 'out_size')],
+    'label_size': [({'ResizeFundus'}, 'size'), ({'LabelMapGenerator'}, 'out_size'),
+                   ({'LabelMapDiscriminator'}, 'in_size')],
+    'vgg_weights': [({'SPADEGAN'}, 'vgg_weights')],
+    # The synthetic share of segmentation training sets (training split only).
+    'synthetic_root': [({'FundusSegDataset'}, 'synthetic_root')],
+    'synthetic_fraction': [({'FundusSegDataset'}, 'synthetic_fraction')],
+    'synthetic_seed': [({'FundusSegDataset'}, 'synthetic_seed')],
+    # Channel counts: len(ClassSet(lesion_classes)) (derived, see DERIVED).
+    'num_classes': [({HEAD}, 'num_classes')],
+    'num_label_channels': [({'LabelMapGenerator'}, 'min_channels')],
+}
+#: Keys whose value follows from another's: key -> (source key, function of its value).
+DERIVED = {
+    'num_classes': ('lesion_classes', lambda classes: len(ClassSet(classes))),
+    'num_label_channels': ('lesion_classes', lambda classes: len(ClassSet(classes))),
+}
+#: Fields written only into datasets of the training split.
+TRAIN_SPLIT_ONLY = {'synthetic_root', 'synthetic_fraction', 'synthetic_seed'}
+
+
+def _matches(node: dict, types: set) -> bool:
+    kind = str(node.get('type', ''))
+    return kind in types or (HEAD in types and kind.endswith('Head'))
+
+
+def _components(cfg: Config):
+    """(dotted path, dict) of every dict with a ``type`` in the config's values (the
+    run-setting keys themselves left out)."""
+    def walk(node, path):
+        if isinstance(node, dict):
+            if 'type' in node:
+                yield path, node
+            for key, value in node.items():
+                yield from walk(value, f'{path}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                yield from walk(value, f'{path}[{i}]')
+
+    for key in cfg.keys():
+        if key not in RUN_SETTINGS:
+            yield from walk(cfg[key], key)
+
+
+def _linked_fields(cfg: Config, key: str):
+    """(path, component, field) of every component field the top-level ``key`` goes to."""
+    for path, node in _components(cfg):
+        for types, field in RUN_SETTINGS[key]:
+            if not _matches(node, types):
+                continue
+            if field in TRAIN_SPLIT_ONLY and node.get('split', 'train') != 'train':
+                continue
+            yield path, node, field
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def merge_options(cfg: Config, options: Optional[dict], log: Callable = print_log) -> None:
+    """``cfg.merge_from_dict(options)``, carrying changed run settings into the components.
+
+    For every top-level key of ``RUN_SETTINGS`` the options change, each component field
+    that held the key's old value gets the new one; a changed ``lesion_classes`` also
+    changes the counts of ``DERIVED`` (unless the options set them too). A run setting the
+    config does not have is an error (it would reach nothing).
+    """
+    if not options:
+        return
+    options = dict(options)
+    for key in options:
+        if key in RUN_SETTINGS and key not in cfg:
+            have = sorted(k for k in RUN_SETTINGS if k in cfg)
+            raise KeyError(f'--cfg-options {key}: this config has no top-level {key!r}, so it '
+                           f'would reach no component; its run settings: {have}')
+    old = {k: copy.deepcopy(cfg[k]) for k in RUN_SETTINGS if k in cfg}
+    cfg.merge_from_dict(options)
+    changed = {k: (old[k], cfg[k]) for k in old if _plain(cfg[k]) != _plain(old[k])}
+    for key, (source, fn) in DERIVED.items():
+        if source in changed and key in cfg and key not in options:
+            before, after = fn(changed[source][0]), fn(changed[source][1])
+            if cfg[key] == before and before != after:
+                cfg[key] = after
+                changed[key] = (before, after)
+    for key, (before, after) in changed.items():
+        # Find every field first: a pipeline two dataloaders share is one object.
+        hits = [(path, node, field) for path, node, field in _linked_fields(cfg, key)
+                if field in node and _plain(node[field]) == _plain(before)]
+        moved = []
+        for path, node, field in hits:
+            node[field] = copy.deepcopy(after)
+            moved.append(f'{path}.{field}')
+        if moved:
+            log(f'{key} = {after!r} also set in: {", ".join(moved)}', logger='current')
+
+
+def check_run_settings(cfg: Config) -> list:
+    """Component fields that disagree with (or leave out) the run setting they follow.
+
+    Returns messages such as ``"train_dataloader.dataset.data_root = 'a' differs from
+    data_root = 'b'"``; an empty list for a config whose components all follow its
+    top-level keys (every config under ``configs/``).
+    """
+    problems = []
+    for key in RUN_SETTINGS:
+        if key not in cfg:
+            continue
+        for path, node, field in _linked_fields(cfg, key):
+            if field not in node:
+                if key in ('lesion_classes', 'data_root', 'num_classes', 'image_size',
+                           'label_size'):
+                    problems.append(f'{path}.{field} is left out; {key} = {cfg[key]!r}')
+            elif _plain(node[field]) != _plain(cfg[key]):
+                problems.append(f'{path}.{field} = {node[field]!r} differs from '
+                                f'{key} = {cfg[key]!r}')
+    return problems
+
+
+def check_config_keys(cfg: Config, path: str = 'config') -> None:
+    """Refuse top-level keys that look like misspelt Runner keys.
+
+    Configs may define helper variables of any name, so a key is refused only when it is
+    not a known key but is very close to one (``train_dataloder``): mmengine would
+    silently ignore it and train without what the user meant to set.
+    """
+    for key in cfg.keys():
+        if key in RUNNER_KEYS or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
+        if close:
+            raise KeyError(f'{path}: unknown config key {key!r}; did you mean {close[0]!r}? '
+                           f'(mmengine would silently ignore it)')
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch every optimizer wrapper of ``cfg`` to mmengine's AmpOptimWrapper."""
+    ow = cfg.get('optim_wrapper')
+    if ow is None:
+        raise KeyError('--amp: the config has no optim_wrapper')
+    wrappers = [ow] if 'type' in ow and ow['type'] != 'MultiOptimWrapperConstructor' and \
+        'optimizer' in ow else [v for v in ow.values() if isinstance(v, dict) and 'optimizer' in v]
+    if not wrappers:
+        raise KeyError('--amp: found no optimizer wrapper in optim_wrapper')
+    for w in wrappers:
+        if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            continue
+        w['type'] = 'AmpOptimWrapper'
+        w.setdefault('loss_scale', 'dynamic')
+
+
+def default_work_dir(path: str) -> str:
+    """``work_dirs/<config name>``, as OpenMMLab's tools name a run's folder."""
+    return osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+
+
+def _sets_own_key(path: str, key: str) -> bool:
+    """Whether the config file at ``path`` assigns ``key`` itself (not via a base)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read())
+    except (SyntaxError, UnicodeDecodeError):  # not Python (a .json / .yaml config)
+        return True
+    return any(isinstance(node, ast.Assign) and
+               any(isinstance(t, ast.Name) and t.id == key for t in node.targets)
+               for node in tree.body)
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None, *, work_dir=None,
+                launcher: Optional[str] = None, amp: bool = False, resume=None,
+                log: Callable = print_log) -> Config:
+    """The config at ``path`` as the tools run it.
+
+    Registers the project's components, reads the file, merges ``cfg_options``
+    (:func:`merge_options`), refuses misspelt keys (:func:`check_config_keys`) and warns
+    about components that disagree with their run setting (:func:`check_run_settings`).
+    ``work_dir`` replaces the config's; without it the config's own ``work_dir`` is used,
+    or ``work_dirs/<config name>`` when the file sets none itself (one inherited from a
+    base config would mix two runs in one folder). ``launcher``, ``amp`` (mmengine's
+    AmpOptimWrapper) and ``resume`` (``'auto'``: the latest checkpoint of the work dir; a
+    path: that checkpoint) are set when given.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: config not found')
+    cfg = Config.fromfile(path)
+    merge_options(cfg, cfg_options, log=log)
+    check_config_keys(cfg, path)
+    for problem in check_run_settings(cfg):
+        log(f'{path}: {problem}', logger='current', level=30)
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(path)
+    elif not _sets_own_key(path, 'work_dir'):
+        # Inherited from a base config: a new config must not write into its parent's run.
+        log(f'{path}: work_dir {cfg.work_dir} is a base config\'s; this run writes to '
+            f'{default_work_dir(path)} (set work_dir in the config or pass --work-dir)',
+            logger='current')
+        cfg.work_dir = default_work_dir(path)
+    if launcher is not None:
+        cfg.launcher = launcher
+    if amp:
+        enable_amp(cfg)
+    if resume == 'auto' or resume is True:
+        cfg.resume, cfg.load_from = True, None
+    elif resume:
+        cfg.resume, cfg.load_from = True, str(resume)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """The runner a loaded config asks for (``runner_type``) or mmengine's Runner.
+
+    A distributed run on a machine without CUDA devices gets the CPU-process workaround
+    of :mod:`fundus_plugins.compat` first (never applied otherwise)."""
+
+    if cfg.get('launcher', 'none') not in (None, 'none') and cuda_devices() == 0:
+        patch_mmengine_cpu_distributed()
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def build_model(cfg: Config):
+    """Build ``cfg.model`` in its config's scope (``default_scope``)."""
+
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmagic')):
+        return MODELS.build(cfg.model)
+
+
+def runner_for(cfg: Config, work_dir, no_val: bool = False, log: Callable = print):
+    """The runner of an already loaded ``cfg`` writing to ``work_dir``, resuming from the
+    latest checkpoint there when there is one; ``no_val`` drops the val loop."""
+
+    cfg.work_dir = str(work_dir)
+    if no_val:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    latest = find_latest_checkpoint(str(work_dir))
+    if latest:
+        log(f'resuming from {latest}')
+        cfg.resume, cfg.load_from = True, None
+    return build_runner(cfg)
+
+
+def set_train_length(cfg: Config, length: int) -> None:
+    """Train for ``length`` iterations (iteration loops) or epochs (epoch loops).
+
+    ``train_cfg.max_iters`` / ``max_epochs`` is set, and every ``param_scheduler`` entry's
+    ``begin`` / ``end`` is rescaled by the same ratio, so a schedule written as
+    "decay over the second half" stays that (configs compute such bounds from their own
+    length when they are parsed, which a plain ``--cfg-options`` would not update).
+    """
+    if length < 1:
+        raise ValueError(f'train length must be at least 1, got {length}')
+    tc = cfg.train_cfg
+    key = 'max_iters' if 'max_iters' in tc else 'max_epochs' if 'max_epochs' in tc else None
+    if key is None:
+        raise KeyError('train_cfg has neither max_iters nor max_epochs')
+    ratio = length / tc[key]
+    tc[key] = length
+    if 'val_interval' in tc and tc['val_interval'] > length:
+        tc['val_interval'] = length
+
+    def rescale(node):
+        if isinstance(node, dict) and ('begin' in node or 'end' in node):
+            for k in ('begin', 'end'):
+                if node.get(k) is not None:
+                    node[k] = max(0, int(round(node[k] * ratio)))
+        elif isinstance(node, dict):
+            for v in node.values():
+                rescale(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                rescale(v)
+
+    rescale(cfg.get('param_scheduler'))
