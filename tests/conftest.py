@@ -146,15 +146,27 @@ def seg_trained(phantom_root, tmp_path_factory):
     return config, work / 'epoch_1.pth', work
 
 
-@pytest.fixture(scope='session')
-def synthetic_root(tmp_path_factory):
-    """30 phantom pairs marked synthetic, all in the training split (do not modify)."""
+def mark_synthetic(root, prefix: str = 'syn_') -> None:
+    """Turn a prepared phantom into a stand-in for tools/synthesize.py output: every row
+    ``grade_source=synthetic`` in the training split, names prefixed (files renamed), so
+    that no name is a real root's."""
     import dataclasses
 
     from fundus_plugins.datasets import read_meta, write_meta
+    from fundus_plugins.datasets.layout import image_path, label_path
+    rows = read_meta(root)
+    for r in rows:
+        for path in (image_path, label_path):
+            path(root, r.name).rename(path(root, prefix + r.name))
+    write_meta(root, [dataclasses.replace(r, name=prefix + r.name, grade_source='synthetic',
+                                          split='train', dataset='synthetic') for r in rows])
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory):
+    """30 phantom pairs marked synthetic, all in the training split (do not modify)."""
     from fundus_plugins.phantom import write_phantom_dataset
     root = tmp_path_factory.mktemp('syn')
     write_phantom_dataset(root, num=30, size=64, seed=9, progress=False)
-    write_meta(root, [dataclasses.replace(r, grade_source='synthetic', split='train',
-                                          dataset='synthetic') for r in read_meta(root)])
+    mark_synthetic(root)
     return root

@@ -3,7 +3,6 @@ the file alone (``Runner.from_cfg(Config.fromfile(path))``), each demo config tr
 way, and our tools (fundus_plugins.config.load_config, tools/print_config.py) read the
 same config; ``--cfg-options`` of a run setting reaches every component."""
 import ast
-import dataclasses
 import sys
 import urllib.error
 from pathlib import Path
@@ -15,11 +14,10 @@ from mmengine.runner import Runner
 from torchvision.models import vgg19
 
 from fundus_plugins.config import RUN_SETTINGS, check_run_settings, load_config
-from fundus_plugins.datasets import read_meta, write_meta
 from fundus_plugins.models.spade.losses import VGG19_FILE
 from fundus_plugins.phantom import write_phantom_dataset
 
-from conftest import REPO
+from conftest import REPO, mark_synthetic
 
 sys.path.insert(0, str(REPO / 'tools'))
 import print_config  # noqa: E402
@@ -86,8 +84,7 @@ def demo_data(tmp_path_factory):
                           progress=False)
     syn = base / 'work_dirs/demo/synthetic'
     write_phantom_dataset(syn, num=50, size=64, seed=1, progress=False)
-    write_meta(syn, [dataclasses.replace(r, grade_source='synthetic', split='train',
-                                         dataset='synthetic') for r in read_meta(syn)])
+    mark_synthetic(syn)
     return base
 
 

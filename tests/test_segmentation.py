@@ -66,6 +66,27 @@ def test_the_test_split_stays_real(phantom_root, synthetic_root, tmp_path):
         _seg(bad, split='test')
 
 
+def test_real_data_cannot_enter_as_synthetic(phantom_root, synthetic_root, tmp_path):
+    """The paths to leakage: the real root itself, a copy of it marked synthetic, rows not
+    marked synthetic."""
+    import shutil
+    with pytest.raises(ValueError, match='is the real data_root'):
+        _seg(phantom_root, synthetic_root=str(phantom_root), synthetic_fraction=0.25)
+    copy = tmp_path / 'copy'
+    shutil.copytree(phantom_root, copy)
+    write_meta(copy, [dataclasses.replace(r, grade_source='synthetic', split='train')
+                      for r in read_meta(copy)])
+    with pytest.raises(ValueError, match=r"shares 20 image name\(s\) with the real data_root"):
+        _seg(phantom_root, synthetic_root=str(copy), synthetic_fraction=0.25)
+    mixed = tmp_path / 'mixed'
+    shutil.copytree(synthetic_root, mixed)
+    rows = read_meta(mixed)
+    write_meta(mixed, [dataclasses.replace(rows[0], grade_source='annotated')] + rows[1:])
+    with pytest.raises(ValueError, match=rf"1 row\(s\) are not grade_source=synthetic "
+                                         rf"\(e.g. '{rows[0].name}'\)"):
+        _seg(phantom_root, synthetic_root=str(mixed), synthetic_fraction=0.25)
+
+
 def _sample(truth, pred, annotated=None, logits=None):
     s = SegDataSample()
     s.gt_sem_seg = PixelData(data=torch.as_tensor(truth)[None])

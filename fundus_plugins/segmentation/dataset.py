@@ -5,17 +5,20 @@ in the training set, synthetic / (real + synthetic), so the synthetic count is
 round(real * p / (1 - p)) (the paper: 738 real; 246, 738 and 2214 synthetic for 25, 50 and
 75 %), drawn without replacement by ``synthetic_seed`` from the synthetic root. The test
 split is real only: asking for synthetic images outside the training split, or a real
-root whose test rows are marked synthetic, is an error.
+root whose test rows are marked synthetic, is an error. Nothing real can enter as
+synthetic: the synthetic root may not be the real root, every one of its rows must be
+``grade_source=synthetic``, and no name may be one of the real root's.
 """
 from __future__ import annotations
 
+import os.path as osp
 from typing import Optional
 
 import numpy as np
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
-from ..datasets import FundusDataset
+from ..datasets import FundusDataset, read_meta
 
 
 def synthetic_count(num_real: int, fraction: float) -> int:
@@ -66,6 +69,7 @@ class FundusSegDataset(FundusDataset):
         if need == 0:
             return real
         pool = self._load_root(self.synthetic_root, None)
+        self._check_no_leakage(pool)
         if len(pool) < need:
             raise ValueError(
                 f'synthetic_fraction {self.synthetic_fraction} of {len(real)} real training '
@@ -79,6 +83,25 @@ class FundusSegDataset(FundusDataset):
                   f'(fraction {self.synthetic_fraction:g}, seed {self.synthetic_seed}, from '
                   f'{self.synthetic_root})', logger='current')
         return real + picked
+
+    def _check_no_leakage(self, pool: list[dict]) -> None:
+        """Refuse a synthetic pool that is, or holds, real data."""
+        where = f'synthetic_root {self.synthetic_root}'
+        if osp.realpath(self.synthetic_root) == osp.realpath(self.data_root):
+            raise ValueError(f'FundusSegDataset: {where} is the real data_root; real images '
+                             'would enter training as synthetic. Point it at the output of '
+                             'tools/synthesize.py.')
+        real = [d['name'] for d in pool if d['grade_source'] != 'synthetic']
+        if real:
+            raise ValueError(f'FundusSegDataset: {self.synthetic_root}/meta.csv: {len(real)} '
+                             f'row(s) are not grade_source=synthetic (e.g. {real[0]!r}); a '
+                             'synthetic root holds only generated pairs (tools/synthesize.py)')
+        shared = sorted({r.name for r in read_meta(self.data_root)} &
+                        {d['name'] for d in pool})
+        if shared:
+            raise ValueError(f'FundusSegDataset: {where} shares {len(shared)} image name(s) '
+                             f'with the real data_root {self.data_root} (e.g. {shared[0]!r}); '
+                             'real images must not enter training as synthetic')
 
     @property
     def num_synthetic(self) -> int:
