@@ -77,3 +77,34 @@ def test_fgadr_missing_grade_is_kept_as_ungraded(fgadr_tree):
     assert recs['fgadr_0001_A'].grade is None
     assert recs['fgadr_0001_A'].grade_source == 'ungraded'
     assert np.sum([r.grade is None for r in recs.values()]) == 1
+
+
+def test_names_in_grade_files_and_exclusion_lists_must_be_plain(fgadr_tree, tmp_path):
+    """A name from a grade CSV or an exclusion list never becomes a path: a separator,
+    a leading dot or an absolute path is an error naming the file and line."""
+    root, _ = fgadr_tree
+    grades = root / 'Seg-set' / 'DR_Seg_Grading_Label.csv'
+    good = grades.read_text()
+    grades.write_text(good + '../../etc/x.png,2\n')
+    with pytest.raises(ValueError, match=r"DR_Seg_Grading_Label.csv:7: image: name "
+                                         r"'../../etc/x.png' is not a plain file stem"):
+        read_fgadr(root, ClassSet())
+    grades.write_text(good)
+    listed = tmp_path / 'exclude.txt'
+    listed.write_text('0001_A.png\n/abs/0002_B.png\n')
+    with pytest.raises(ValueError, match=r"exclude.txt:2: name '/abs/0002_B.png'"):
+        read_fgadr(root, ClassSet(), exclude=listed)
+    with pytest.raises(ValueError, match=r"exclusion list item 1: name '..\\\\0001_A'"):
+        read_fgadr(root, ClassSet(), exclude=['..\\0001_A'])
+
+
+def test_a_symlink_out_of_the_input_root_is_read_and_named(fgadr_tree, tmp_path):
+    root, _ = fgadr_tree
+    images = root / 'Seg-set' / 'Original_Images'
+    outside = tmp_path / 'elsewhere.png'
+    (images / '0001_A.png').rename(outside)
+    (images / '0001_A.png').symlink_to(outside)
+    with pytest.warns(UserWarning, match=r'1 file\(s\) are symbolic links to outside the '
+                                         r'input root.*elsewhere.png'):
+        records = read_fgadr(root, ClassSet())
+    assert len(records) == 6

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from ..classes import DDR, FGADR, IDRID, ClassSet
-from .layout import check_grade
+from .layout import check_grade, check_name
 
 PathLike = Union[str, Path]
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -42,6 +42,23 @@ def _require_dir(path: Path, what: str) -> Path:
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _say_links_out(records: list, root: Path) -> list:
+    """Warn, naming them, about image or mask files that lie outside ``root`` through a
+    symbolic link (they are read all the same: a user may link a dataset together)."""
+    top = Path(root).resolve()
+    outside = []
+    for r in records:
+        for path in [r.image, *(m for m in r.masks.values() if m is not None)]:
+            real = Path(path).resolve()
+            if top != real and top not in real.parents:
+                outside.append(f'{path} -> {real}')
+    if outside:
+        warnings.warn(f'{root}: {len(outside)} file(s) are symbolic links to outside the '
+                      f'input root, read from there: {outside[:3]}'
+                      f'{" ..." if len(outside) > 3 else ""}')
+    return records
 
 
 def _mask_folders(classes: ClassSet, dataset: str) -> dict:
@@ -81,7 +98,7 @@ def read_idrid_grades(root: PathLike) -> dict:
             for lineno, row in enumerate(reader, start=2):
                 if not row or not any(cell.strip() for cell in row):
                     continue
-                name = row[i_name].strip()
+                name = check_name(row[i_name].strip(), f'{path}:{lineno}: image')
                 grades[name] = check_grade(row[i_grade], f'{path}:{lineno}')
     return grades
 
@@ -118,7 +135,7 @@ def read_idrid(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
     if not records:
         raise FileNotFoundError(f'{seg / IDRID_IMAGES}: no images found in '
                                 f'{" or ".join(IDRID_SETS)}')
-    return records
+    return _say_links_out(records, root)
 
 
 # ------------------------------------------------------------------------------- FGADR
@@ -145,20 +162,27 @@ def read_fgadr_grades(path: PathLike) -> dict:
                 continue
             if len(row) < 2:
                 raise ValueError(f'{path}:{lineno}: expected "file name, grade", got {row}')
-            grades[row[0].strip()] = check_grade(row[1], f'{path}:{lineno}')
+            name = check_name(row[0].strip(), f'{path}:{lineno}: image')
+            grades[name] = check_grade(row[1], f'{path}:{lineno}')
     return grades
 
 
 def _read_exclusions(exclude) -> set:
+    """Image stems of an exclusion list (names, or a file of them, one a line); each must
+    be a plain file name."""
     if exclude is None:
         return set()
     if isinstance(exclude, (str, Path)):
         path = Path(exclude)
         if not path.is_file():
             raise FileNotFoundError(f'{path}: exclusion list not found')
-        exclude = [ln.strip() for ln in path.read_text().splitlines()
+        entries = [(f'{path}:{i}', ln.strip()) for i, ln in
+                   enumerate(path.read_text().splitlines(), start=1)
                    if ln.strip() and not ln.strip().startswith('#')]
-    return {Path(str(e).strip()).stem for e in exclude}
+    else:
+        entries = [(f'exclusion list item {i}', str(e).strip())
+                   for i, e in enumerate(exclude, start=1)]
+    return {Path(check_name(name, where)).stem for where, name in entries}
 
 
 def read_fgadr(root: PathLike, classes: ClassSet,
@@ -197,7 +221,7 @@ def read_fgadr(root: PathLike, classes: ClassSet,
     if ungraded:
         warnings.warn(f'{seg / FGADR_GRADES} has no grade for {len(ungraded)} image(s), '
                       f'kept as ungraded: {ungraded[:5]}{" ..." if len(ungraded) > 5 else ""}')
-    return records
+    return _say_links_out(records, Path(root))
 
 
 # --------------------------------------------------------------------------------- DDR
@@ -225,7 +249,8 @@ def read_ddr(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
                 continue
             if parts[1].strip() == str(DDR_UNGRADABLE):
                 continue
-            grades[Path(parts[0]).stem] = check_grade(parts[1], f'{path}:{lineno}')
+            name = check_name(parts[0], f'{path}:{lineno}: image')
+            grades[Path(name).stem] = check_grade(parts[1], f'{path}:{lineno}')
     folders = _mask_folders(classes, DDR)
     records = []
     for split in DDR_SPLITS:
@@ -244,7 +269,7 @@ def read_ddr(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
                 annotated=tuple(folders)))
     if not records:
         raise FileNotFoundError(f'{seg}: no images under {"/".join(DDR_SPLITS)}/image')
-    return records
+    return _say_links_out(records, root)
 
 
 READERS = {IDRID: read_idrid, FGADR: read_fgadr, DDR: read_ddr}
