@@ -27,9 +27,11 @@ import cv2
 import numpy as np
 
 from .classes import ClassSet
-from .datasets.layout import MetaRow, stratified_split, write_meta
-from .datasets.prepare import init_layout, run_jobs, write_pair
+from .datasets.layout import MetaRow, read_meta, stratified_split, write_meta
+from .datasets.prepare import atomic_root, init_layout, run_jobs, write_pair
 
+#: The smallest image side the phantom draws (its smallest lesions need a few pixels).
+MIN_SIZE = 16
 #: The classes the phantom draws, in its label order.
 PHANTOM_CLASSES = ('OD', 'MA', 'HE', 'EX', 'SE', 'IRMA', 'NV')
 
@@ -402,12 +404,17 @@ def write_phantom_dataset(out, num: int, size: int = 512, seed: int = 0,
     unknown = [c for c in classes.lesion_codes if c not in PHANTOM_CLASSES]
     if unknown:
         raise ValueError(f'the phantom does not draw {unknown}; it draws {list(PHANTOM_CLASSES)}')
-    init_layout(out, classes, overwrite)
+    if int(size) < MIN_SIZE:
+        raise ValueError(f'size must be at least {MIN_SIZE} pixels, got {size}')
     grades = phantom_grades(num, seed, distribution)
-    jobs = [(i, g, size, seed, classes.codes, out) for i, g in enumerate(grades)]
-    run_jobs(_phantom_job, jobs, workers, 'phantom', progress, chunksize=4)
-    rows = [MetaRow(phantom_name(i), g, 'annotated', 'phantom', 'train')
-            for i, g in enumerate(grades)]
-    rows = stratified_split(rows, seed=seed, test_fraction=test_fraction)
-    write_meta(out, rows)
+    # Written into a temporary sibling and swapped in only when whole (atomic_root).
+    with atomic_root(out, overwrite) as tmp:
+        init_layout(tmp, classes)
+        jobs = [(i, g, size, seed, classes.codes, tmp) for i, g in enumerate(grades)]
+        run_jobs(_phantom_job, jobs, workers, 'phantom', progress, chunksize=4)
+        rows = [MetaRow(phantom_name(i), g, 'annotated', 'phantom', 'train')
+                for i, g in enumerate(grades)]
+        rows = stratified_split(rows, seed=seed, test_fraction=test_fraction)
+        write_meta(tmp, rows)
+        read_meta(tmp)
     return rows

@@ -7,8 +7,11 @@ averaging, the label by nearest neighbour). Then a seeded, grade-stratified spli
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
+import os
+import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -161,6 +164,56 @@ def run_jobs(fn, jobs: Sequence, workers: int = 1, desc: str = '', progress: boo
     return results
 
 
+def check_output_root(out: PathLike, overwrite: bool = False) -> Path:
+    """Refuse to replace what the user did not ask to: a prepared root (``meta.csv``)
+    without ``overwrite``, a folder of other files without ``overwrite``, a file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f'{out}: exists and is not a folder')
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if entries and not overwrite:
+        if (out / 'meta.csv').exists():
+            raise FileExistsError(f'{out}: already holds a prepared dataset (meta.csv); '
+                                  f'choose another folder or pass overwrite (--overwrite)')
+        raise FileExistsError(f'{out}: holds {len(entries)} entries that are not a prepared '
+                              f'dataset (no meta.csv; e.g. {entries[0]!r}); choose an empty or '
+                              f'new folder, or pass overwrite (--overwrite) to replace it')
+    return out
+
+
+@contextlib.contextmanager
+def atomic_root(out: PathLike, overwrite: bool = False, log=None):
+    """Write a root (a prepared dataset, a stage's output) whole or not at all.
+
+    Yields a fresh temporary sibling folder (``.<name>.partial``) to write into. When the
+    block ends without an error, the old ``out`` (if any) is moved aside, the new one put
+    in its place and the old one removed, so ``overwrite`` never deletes anything before
+    the new output is complete; on an error (or Ctrl-C) the partial folder is removed and
+    ``out`` is left as it was. What :func:`check_output_root` refuses is refused first.
+    """
+    out = check_output_root(out, overwrite)
+    tmp = out.parent / f'.{out.name}.partial'
+    if tmp.exists():  # left by a run that was killed
+        if log is not None:
+            log(f'{tmp}: removing the partial output of an interrupted run')
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.is_dir() and any(out.iterdir()):
+        old = out.parent / f'.{out.name}.old-{os.getpid()}'
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if out.is_dir():
+            out.rmdir()
+        tmp.rename(out)
+
+
 def init_layout(out: PathLike, classes: ClassSet, overwrite: bool = False,
                 with_images: bool = True) -> Path:
     """Create the folders of a prepared root and its classes.json."""
@@ -195,6 +248,8 @@ def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: Cla
     instead of training one). ``meta.csv`` records each image's ``annotated`` classes and
     ``od_source``; the summary counts them and gives the disc model's Dice.
     """
+    if int(size) < 16:
+        raise ValueError(f'size must be at least 16 pixels, got {size}')
     names = [r.name for r in records]
     dup = [n for n, c in Counter(names).items() if c > 1]
     if dup:
@@ -218,24 +273,26 @@ def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: Cla
             f'in an OD file, and no training image annotates the disc to learn it from. Give '
             f'an OD file (--od-file), a saved disc model (od_model path), add a source '
             f'that annotates OD (IDRiD), or leave OD out of the classes.')
-    out = init_layout(out, classes, overwrite)
-    jobs = [(r, classes.codes, size, out, ellipses.get(r.name)) for r in records]
-    run_jobs(_prepare_one, jobs, workers, 'prepare', progress)
-    od_report = None
-    if need_model:
-        od_report = fill_predicted_discs(out, rows, classes, od_model or {}, seed, progress,
-                                         log)
-    write_meta(out, rows)
-    summary = summarize(out)
-    summary['missing_masks'] = _missing_masks(records)
-    summary['not_annotated'] = {
-        ds: [c for c in classes.lesion_codes if c not in ann]
-        for ds, ann in {r.dataset: r.annotated for r in records}.items()}
-    if od_report is not None:
-        summary['od_model'] = od_report
-    if unused:
-        summary['od_file_unused'] = unused
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    # Written into a temporary sibling and swapped in only when whole (atomic_root).
+    with atomic_root(out, overwrite, log) as tmp:
+        init_layout(tmp, classes)
+        jobs = [(r, classes.codes, size, tmp, ellipses.get(r.name)) for r in records]
+        run_jobs(_prepare_one, jobs, workers, 'prepare', progress)
+        od_report = None
+        if need_model:
+            od_report = fill_predicted_discs(tmp, rows, classes, od_model or {}, seed,
+                                             progress, log)
+        write_meta(tmp, rows)
+        summary = summarize(tmp)  # reads every label back: the check before the swap
+        summary['missing_masks'] = _missing_masks(records)
+        summary['not_annotated'] = {
+            ds: [c for c in classes.lesion_codes if c not in ann]
+            for ds, ann in {r.dataset: r.annotated for r in records}.items()}
+        if od_report is not None:
+            summary['od_model'] = od_report
+        if unused:
+            summary['od_file_unused'] = unused
+        (tmp / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     return summary
 
 
