@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os.path as osp
+import sys
 
 import numpy as np
 import torch
@@ -85,6 +86,18 @@ def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
     return 'fitted', None
 
 
+def progress_bar(iterable=None, *, desc: str, unit: str, total=None,
+                 progress: bool = True):
+    """The progress bar of the tools' long loops: tqdm on stderr, over ``iterable`` (or
+    advanced with ``update``), ``desc`` naming what is counted and ``unit`` one item;
+    ``total`` (default: ``len(iterable)`` where it has one) is known up front so the bar
+    ends at ``n/n``. ``progress=False`` writes nothing."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, unit=unit, total=total, file=sys.stderr,
+                disable=not progress)
+
+
 def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_size=32,
                       sample_model='ema', progress=True, fov='generated', fov_root=None):
     """Yield (grade, index, uint8 map) for every requested map; seeded per grade.
@@ -92,10 +105,9 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
     ``fov``: where the maps' field of view comes from (``'real'``: a real training map's
     of ``fov_root``, drawn by the seed; ``'fitted'``: a circle fitted to the generator's;
     ``'generated'``: the generator's argmax); see
-    :mod:`fundus_plugins.models.label_gan.fov`.
+    :mod:`fundus_plugins.models.label_gan.fov`. ``progress``: a bar of the maps
+    ('label maps', one bar for all grades).
     """
-    from tqdm import tqdm
-
     from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
 
     if fov not in FOV_MODES:
@@ -108,25 +120,25 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
         pool = RealFovPool(fov_root, side)
 
     total = len(grades) * num_per_grade
-    bar = tqdm(total=total, desc='sample', unit='map', disable=not progress)
-    for grade in grades:
-        if grade not in range(5):
-            raise ValueError(f'grade {grade} is outside 0-4')
-        gen = torch.Generator().manual_seed(seed * 1000 + grade)
-        noise = torch.randn(num_per_grade, model.noise_size, generator=gen)
-        flips = torch.rand(num_per_grade, generator=gen) < 0.5
-        rng = np.random.default_rng([seed, grade])
-        for start in range(0, num_per_grade, batch_size):
-            z = noise[start:start + batch_size]
-            probs = model.sample(torch.full((len(z),), grade), noise=z,
-                                 sample_model=sample_model,
-                                 flips=flips[start:start + batch_size])
-            maps = maps_with_fov(probs.float(), scale, fov, pool, rng)
-            maps = maps.cpu().numpy().astype(np.uint8)
-            for k, m in enumerate(maps):
-                yield grade, start + k, m
-            bar.update(len(z))
-    bar.close()
+    # A with-block: the bar is closed even when the caller stops early or an error is raised.
+    with progress_bar(desc='label maps', unit='map', total=total, progress=progress) as bar:
+        for grade in grades:
+            if grade not in range(5):
+                raise ValueError(f'grade {grade} is outside 0-4')
+            gen = torch.Generator().manual_seed(seed * 1000 + grade)
+            noise = torch.randn(num_per_grade, model.noise_size, generator=gen)
+            flips = torch.rand(num_per_grade, generator=gen) < 0.5
+            rng = np.random.default_rng([seed, grade])
+            for start in range(0, num_per_grade, batch_size):
+                z = noise[start:start + batch_size]
+                probs = model.sample(torch.full((len(z),), grade), noise=z,
+                                     sample_model=sample_model,
+                                     flips=flips[start:start + batch_size])
+                maps = maps_with_fov(probs.float(), scale, fov, pool, rng)
+                maps = maps.cpu().numpy().astype(np.uint8)
+                for k, m in enumerate(maps):
+                    yield grade, start + k, m
+                bar.update(len(z))
 
 
 def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
@@ -136,7 +148,8 @@ def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
     """Sample ``num_per_grade`` label maps of each grade (:func:`sample_label_maps`, with
     its ``fov`` and ``fov_root``) and write them as a label-only prepared layout at
     ``out`` (labels/, meta.csv with grade_source=synthetic, classes.json) with grid.png,
-    one row per grade. Returns the meta rows."""
+    one row per grade; ``progress``: the bar of :func:`sample_label_maps`. Returns the meta
+    rows."""
     from pathlib import Path
 
     from .datasets.layout import MetaRow, write_meta
@@ -167,7 +180,8 @@ def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,
                          sample_model: str = 'ema'):
     """Yield uint8 RGB images (H, W, 3) for an iterable of uint8 label maps (H, W) in the
     model's class order, translated in batches by a SPADE model; each map is resized
-    (nearest) to the model's image size first."""
+    (nearest) to the model's image size first. It shows no progress bar: its callers
+    (:func:`translate_layout`, :func:`synthesize_pairs`) count what they write."""
     import cv2
 
     from .models.spade import onehot_from_labels
@@ -202,11 +216,11 @@ def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = F
                      progress: bool = True) -> list:
     """Translate every label map of a (label-only) prepared root into a complete prepared
     layout at ``out`` (images, labels, meta.csv with grade_source=synthetic,
-    classes.json); returns the meta rows written."""
+    classes.json); returns the meta rows written. ``progress``: a bar of the images
+    written ('translating')."""
     from pathlib import Path
 
     import cv2
-    from tqdm import tqdm
 
     from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
     from .datasets.prepare import init_layout, write_pair
@@ -225,8 +239,8 @@ def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = F
     out = init_layout(out, model.class_set, overwrite=overwrite)
     written = []
     results = translate_label_maps(model, maps(), batch_size, amp, sample_model)
-    for row, (label, image) in tqdm(zip(rows, results), total=len(rows), desc='translate',
-                                    unit='img', disable=not progress):
+    for row, (label, image) in progress_bar(zip(rows, results), desc='translating',
+                                            unit='img', total=len(rows), progress=progress):
         write_pair(out, row.name, image, label)
         written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train', None,
                                row.od_source))
@@ -241,10 +255,10 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
     """``counts[grade]`` synthetic (image, label) pairs per grade, from a label ACGAN and
     a SPADE translator, written as a prepared layout at ``out`` with grid.png (one column
     per grade: label map and image). Seeded per grade; ``fov`` / ``fov_root`` as in
-    :func:`sample_label_maps`. Returns the meta rows."""
+    :func:`sample_label_maps`. ``progress``: two bars, one after the other: the label maps
+    sampled ('label maps', all grades) and the pairs translated and written
+    ('synthesizing'). Returns the meta rows."""
     from pathlib import Path
-
-    from tqdm import tqdm
 
     from .datasets.layout import MetaRow, write_meta
     from .datasets.prepare import init_layout, write_pair
@@ -256,16 +270,20 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
     scale = spade.generator.out_size / label_model.generator.out_size
     out = init_layout(out, spade.class_set, overwrite=overwrite)
     sampled = []
-    for grade, n in sorted(counts.items()):
-        if n > 0:
-            sampled += list(sample_label_maps(label_model, [grade], n, scale, seed,
+    total = sum(n for n in counts.values() if n > 0)
+    with progress_bar(desc='label maps', unit='map', total=total, progress=progress) as bar:
+        for grade, n in sorted(counts.items()):
+            if n > 0:
+                for item in sample_label_maps(label_model, [grade], n, scale, seed,
                                               batch_size * 4, progress=False, fov=fov,
-                                              fov_root=fov_root))
+                                              fov_root=fov_root):
+                    sampled.append(item)
+                    bar.update()
     rows, grid = [], {}
     results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size, amp)
-    for (grade, i, _), (label, image) in tqdm(zip(sampled, results), total=len(sampled),
-                                              desc='synthesize', unit='pair',
-                                              disable=not progress):
+    for (grade, i, _), (label, image) in progress_bar(zip(sampled, results),
+                                                      desc='synthesizing', unit='pair',
+                                                      total=len(sampled), progress=progress):
         name = f'{name_prefix}_g{grade}_{i:05d}'
         write_pair(out, name, image, label)
         rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train', None,

@@ -4,7 +4,8 @@
     python tools/balance.py --real data/idrid_fgadr \\
         --label-config configs/acgan_labels.py --label-checkpoint LABEL.pth \\
         --spade-config configs/spade_fundus.py --spade-checkpoint SPADE.pth \\
-        --out data/balance_synthetic [--target N] [--split train] [--seed 0]
+        --out data/balance_synthetic [--target N] [--split train] [--seed 0] \\
+        [--no-progress]
 
 Counts the graded images of each grade in the real split (train by default) and
 generates just enough synthetic pairs per grade to bring every grade to the largest
@@ -33,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--device', default='cpu')
     p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bars (they are written to stderr)')
     return p.parse_args(argv)
 
 
@@ -70,7 +73,7 @@ def main(argv=None):
     # The maps take their fields of view from the real images they are added to.
     synthesize_pairs(label_model, spade, need, args.out, args.seed, args.batch_size,
                      overwrite=args.overwrite, name_prefix='bal', fov='real',
-                     fov_root=args.real)
+                     fov_root=args.real, progress=not args.no_progress)
     print('| grade | real | synthetic added | total |\n|---|---|---|---|')
     for g in range(5):
         print(f'| {g} | {real.get(g, 0)} | {need[g]} | {real.get(g, 0) + need[g]} |')

@@ -2,7 +2,8 @@
 """Measure a synthetic dataset: label consistency and FID / KID.
 
     python tools/measure_synthetic.py SEG_CONFIG SEG_CHECKPOINT \\
-        --synthetic DIR --real ROOT [--inception auto | inception-2015-12-05.pt]
+        --synthetic DIR --real ROOT [--inception auto | inception-2015-12-05.pt] \\
+        [--no-progress]
 
 SEG_CONFIG / SEG_CHECKPOINT: a segmentation model trained on real images only (e.g.
 configs/seg/unet_fundus_demo.py). It segments the synthetic images; per-class precision,
@@ -34,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--out', help='output prefix (default SYNTHETIC/quality)')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bars (they are written to stderr)')
     return p.parse_args(argv)
 
 
@@ -45,7 +48,7 @@ def main(argv=None):
     cfg = load_config(args.config)
     inception = args.inception or cfg.get('inception_path')
     result = measure_synthetic(cfg, args.checkpoint, args.synthetic, args.real, inception,
-                               args.device, args.batch_size)
+                               args.device, args.batch_size, progress=not args.no_progress)
     report = format_quality(result)
     print(report)
     prefix = Path(args.out) if args.out else Path(args.synthetic) / 'quality'

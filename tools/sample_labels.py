@@ -3,7 +3,7 @@
 
     python tools/sample_labels.py CONFIG CHECKPOINT --num-per-grade N --out DIR
         [--scale 2] [--seed 0] [--grades 0 1 2 3 4] [--batch-size 32] [--device cpu]
-        [--fov auto|real|fitted|generated] [--fov-root PREPARED_ROOT]
+        [--fov auto|real|fitted|generated] [--fov-root PREPARED_ROOT] [--no-progress]
 
 Writes DIR/labels/<name>.png (uint8 class indices, upsampled x scale: bilinear on the
 probabilities, then argmax), DIR/meta.csv (grade_source=synthetic), DIR/classes.json and
@@ -33,6 +33,8 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
     p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bars (they are written to stderr)')
     add_fov_arguments(p)
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
@@ -52,7 +54,8 @@ def main(argv=None):
     t0 = time.time()
     rows = write_label_samples(model, args.grades, args.num_per_grade, out, args.scale,
                                args.seed, args.batch_size, args.sample_model,
-                               overwrite=args.overwrite, fov=fov, fov_root=fov_root)
+                               overwrite=args.overwrite, progress=not args.no_progress,
+                               fov=fov, fov_root=fov_root)
     side = int(model.generator.out_size * args.scale)  # F.interpolate floors
     print(f'{len(rows)} label maps ({side} x {side}) written to {out} in '
           f'{time.time() - t0:.1f} s; grid: {out / "grid.png"}')

@@ -5,7 +5,7 @@
         --label-checkpoint work_dirs/acgan_labels_demo/iter_3000.pth \\
         --spade-config configs/spade_fundus_demo.py \\
         --spade-checkpoint work_dirs/spade_fundus_demo/iter_4000.pth \\
-        --num-per-grade 50 --out work_dirs/demo/synthetic [--seed 0]
+        --num-per-grade 50 --out work_dirs/demo/synthetic [--seed 0] [--no-progress]
 
 The label ACGAN samples maps of each grade; they are upsampled to the translator's size
 (bilinear on the probabilities, then argmax) and translated. Writes a prepared layout
@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true')
     p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bars (they are written to stderr)')
     add_fov_arguments(p)
     p.add_argument('--data-root', help='override both configs\' data_root (only used to '
                                        'build them)')
@@ -58,7 +60,7 @@ def main(argv=None):
     try:
         rows = synthesize_pairs(label_model, spade, {g: args.num_per_grade for g in args.grades},
                                 args.out, args.seed, args.batch_size, args.amp, args.overwrite,
-                                fov=fov, fov_root=fov_root)
+                                fov=fov, fov_root=fov_root, progress=not args.no_progress)
     except ValueError as exc:
         raise SystemExit(str(exc))
     print(f'{len(rows)} synthetic pairs written to {args.out} in {time.time() - t0:.1f} s; '

@@ -2,7 +2,7 @@
 """Translate a folder of label maps into fundus images with a trained SPADE model.
 
     python tools/translate.py CONFIG CHECKPOINT --labels DIR --out DIR
-        [--batch-size 8] [--device cpu|cuda] [--amp]
+        [--batch-size 8] [--device cpu|cuda] [--amp] [--no-progress]
 
 DIR (in) is a prepared layout with labels/ and meta.csv (tools/sample_labels.py writes
 one); its classes are remapped to the model's. The output is a complete prepared layout:
@@ -26,6 +26,8 @@ def parse_args(argv=None):
     p.add_argument('--amp', action='store_true', help='autocast on CUDA')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
     p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bars (they are written to stderr)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     return p.parse_args(argv)
 
@@ -39,7 +41,8 @@ def main(argv=None):
     model = init_model(cfg, args.checkpoint, args.device)
     t0 = time.time()
     n = len(translate_layout(model, args.labels, args.out, args.batch_size, args.amp,
-                             args.sample_model, args.overwrite))
+                             args.sample_model, args.overwrite,
+                             progress=not args.no_progress))
     dt = time.time() - t0
     print(f'{n} images written to {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.1f} img/s)')
     return 0
