@@ -1,14 +1,26 @@
 """Loading trained models from a config and a checkpoint, for the tools."""
 from __future__ import annotations
 
+import logging
 import os.path as osp
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import load_state_dict
+from tqdm import tqdm
 
+from .checkpoint import load_checkpoint
 from .config import build_model
+from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
+from .datasets.prepare import atomic_root, check_output_root, init_layout, write_pair
+from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
+from .models.spade import onehot_from_labels
+from .visualization import save_rgb, tile_grid
 
 
 def unwrap_state_dict(state: dict, model_keys) -> dict:
@@ -31,10 +43,6 @@ def unwrap_state_dict(state: dict, model_keys) -> dict:
 def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Module:
     """Build ``cfg.model`` and load ``checkpoint`` into it (strictly), whether it was
     saved by a single process or by distributed training."""
-    from mmengine.runner.checkpoint import load_state_dict
-
-    from .checkpoint import load_checkpoint
-
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
     if cfg.model.get('type') == 'SPADEGAN':
@@ -68,8 +76,6 @@ def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
     """(mode, root) for the tools' ``--fov``: ``'auto'`` takes the real fields of view of
     ``fov_root`` or of the config's ``data_root`` when that is a prepared root, and a
     fitted circle otherwise (saying so); ``'real'`` needs such a root."""
-    from .models.label_gan import FOV_MODES
-
     if fov not in FOV_MODES + ('auto',):
         raise ValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')
     if fov not in ('auto', 'real'):
@@ -92,8 +98,6 @@ def progress_bar(iterable=None, *, desc: str, unit: str, total=None,
     advanced with ``update``), ``desc`` naming what is counted and ``unit`` one item;
     ``total`` (default: ``len(iterable)`` where it has one) is known up front so the bar
     ends at ``n/n``. ``progress=False`` writes nothing."""
-    from tqdm import tqdm
-
     return tqdm(iterable, desc=desc, unit=unit, total=total, file=sys.stderr,
                 disable=not progress)
 
@@ -108,8 +112,6 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
     :mod:`fundus_plugins.models.label_gan.fov`. ``progress``: a bar of the maps
     ('label maps', one bar for all grades).
     """
-    from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
-
     if fov not in FOV_MODES:
         raise ValueError(f'fov must be one of {FOV_MODES}, got {fov!r}')
     if fov == 'real' and fov_root is None:
@@ -150,29 +152,24 @@ def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
     ``out`` (labels/, meta.csv with grade_source=synthetic, classes.json) with grid.png,
     one row per grade; ``progress``: the bar of :func:`sample_label_maps`. Returns the meta
     rows."""
-    from pathlib import Path
-
-    from .datasets.layout import MetaRow, write_meta
-    from .datasets.prepare import init_layout, write_pair
-    from .visualization import save_rgb, tile_grid
 
     classes = model.class_set
-    out = Path(out)
-    init_layout(out, classes, overwrite=overwrite, with_images=False)
     rows, grid = [], {g: [] for g in grades}
     od_source = 'generated' if 'OD' in classes.codes else ''
-    for grade, i, label in sample_label_maps(model, grades, num_per_grade, scale, seed,
-                                             batch_size, sample_model, progress, fov,
-                                             fov_root):
-        name = f'acgan_g{grade}_{i:05d}'
-        write_pair(out, name, None, label)
-        rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train', None, od_source))
-        if len(grid[grade]) < grid_per_grade:
-            grid[grade].append(classes.colorize(label))
-    write_meta(out, rows)
-    save_rgb(out / 'grid.png', tile_grid([grid[g] for g in grades],
-                                          row_titles=[f'grade {g}' for g in grades],
-                                          pad=2, classes=classes))
+    with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
+        init_layout(tmp, classes, with_images=False)
+        for grade, i, label in sample_label_maps(model, grades, num_per_grade, scale, seed,
+                                                 batch_size, sample_model, progress, fov,
+                                                 fov_root):
+            name = f'acgan_g{grade}_{i:05d}'
+            write_pair(tmp, name, None, label)
+            rows.append(MetaRow(name, grade, 'synthetic', 'acgan', 'train', None, od_source))
+            if len(grid[grade]) < grid_per_grade:
+                grid[grade].append(classes.colorize(label))
+        write_meta(tmp, rows)
+        save_rgb(tmp / 'grid.png', tile_grid([grid[g] for g in grades],
+                                              row_titles=[f'grade {g}' for g in grades],
+                                              pad=2, classes=classes))
     return rows
 
 
@@ -182,10 +179,6 @@ def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,
     model's class order, translated in batches by a SPADE model; each map is resized
     (nearest) to the model's image size first. It shows no progress bar: its callers
     (:func:`translate_layout`, :func:`synthesize_pairs`) count what they write."""
-    import cv2
-
-    from .models.spade import onehot_from_labels
-
     size = model.generator.out_size
     num_classes = len(model.class_set)
     device = model.device
@@ -218,33 +211,40 @@ def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = F
     layout at ``out`` (images, labels, meta.csv with grade_source=synthetic,
     classes.json); returns the meta rows written. ``progress``: a bar of the images
     written ('translating')."""
-    from pathlib import Path
-
-    import cv2
-
-    from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
-    from .datasets.prepare import init_layout, write_pair
 
     src = Path(labels_root)
     rows = read_meta(src)
-    lut = model.class_set.remap_from(read_classes(src))
+    stored = read_classes(src)
+    lut = model.class_set.remap_from(stored)
+    absent = [c for c in model.class_set.lesion_codes if c not in stored.codes]
+    if absent:
+        print_log(f'{src}: its label maps have no {absent} (classes {list(stored.codes)}); '
+                  f'the translator draws {list(model.class_set.codes)}, so the output '
+                  f'classes.json lists {absent} but no pixel holds them', logger='current',
+                  level=logging.WARNING)
 
     def maps():
         for row in rows:
             lab = cv2.imread(str(label_path(src, row.name)), cv2.IMREAD_UNCHANGED)
             if lab is None or lab.ndim != 2:
                 raise ValueError(f'{label_path(src, row.name)}: missing or not a label map')
+            if lab.size and int(lab.max()) >= len(stored):
+                raise ValueError(f'{label_path(src, row.name)}: label value {int(lab.max())} '
+                                 f'outside 0..{len(stored) - 1} (its root\'s classes.json '
+                                 f'lists {list(stored.codes)})')
             yield lut[lab]
 
-    out = init_layout(out, model.class_set, overwrite=overwrite)
     written = []
-    results = translate_label_maps(model, maps(), batch_size, amp, sample_model)
-    for row, (label, image) in progress_bar(zip(rows, results), desc='translating',
-                                            unit='img', total=len(rows), progress=progress):
-        write_pair(out, row.name, image, label)
-        written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train', None,
-                               row.od_source))
-    write_meta(out, written)
+    with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
+        init_layout(tmp, model.class_set)
+        results = translate_label_maps(model, maps(), batch_size, amp, sample_model)
+        for row, (label, image) in progress_bar(zip(rows, results), desc='translating',
+                                                unit='img', total=len(rows),
+                                                progress=progress):
+            write_pair(tmp, row.name, image, label)
+            written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train', None,
+                                   row.od_source))
+        write_meta(tmp, written)
     return written
 
 
@@ -258,17 +258,12 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
     :func:`sample_label_maps`. ``progress``: two bars, one after the other: the label maps
     sampled ('label maps', all grades) and the pairs translated and written
     ('synthesizing'). Returns the meta rows."""
-    from pathlib import Path
-
-    from .datasets.layout import MetaRow, write_meta
-    from .datasets.prepare import init_layout, write_pair
-    from .visualization import save_rgb, tile_grid
 
     if label_model.class_set != spade.class_set:
         raise ValueError(f'the label model writes {list(label_model.class_set.codes)} but '
                          f'the translator reads {list(spade.class_set.codes)}')
     scale = spade.generator.out_size / label_model.generator.out_size
-    out = init_layout(out, spade.class_set, overwrite=overwrite)
+    check_output_root(out, overwrite)  # before the sampling, not after it
     sampled = []
     total = sum(n for n in counts.values() if n > 0)
     with progress_bar(desc='label maps', unit='map', total=total, progress=progress) as bar:
@@ -280,21 +275,23 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
                     sampled.append(item)
                     bar.update()
     rows, grid = [], {}
-    results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size, amp)
-    for (grade, i, _), (label, image) in progress_bar(zip(sampled, results),
-                                                      desc='synthesizing', unit='pair',
-                                                      total=len(sampled), progress=progress):
-        name = f'{name_prefix}_g{grade}_{i:05d}'
-        write_pair(out, name, image, label)
-        rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train', None,
-                            'generated' if 'OD' in spade.class_set.codes else ''))
-        if grade not in grid:
-            grid[grade] = (spade.class_set.colorize(label), image)
-    write_meta(out, rows)
-    cols = sorted(grid)
-    if cols:
-        save_rgb(Path(out) / 'grid.png', tile_grid(
-            [[grid[g][0] for g in cols], [grid[g][1] for g in cols]],
-            col_titles=[f'grade {g}' for g in cols], row_titles=['label', 'image'],
-            classes=spade.class_set))
+    with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
+        init_layout(tmp, spade.class_set)
+        results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size, amp)
+        for (grade, i, _), (label, image) in progress_bar(
+                zip(sampled, results), desc='synthesizing', unit='pair', total=len(sampled),
+                progress=progress):
+            name = f'{name_prefix}_g{grade}_{i:05d}'
+            write_pair(tmp, name, image, label)
+            rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train', None,
+                                'generated' if 'OD' in spade.class_set.codes else ''))
+            if grade not in grid:
+                grid[grade] = (spade.class_set.colorize(label), image)
+        write_meta(tmp, rows)
+        cols = sorted(grid)
+        if cols:
+            save_rgb(tmp / 'grid.png', tile_grid(
+                [[grid[g][0] for g in cols], [grid[g][1] for g in cols]],
+                col_titles=[f'grade {g}' for g in cols], row_titles=['label', 'image'],
+                classes=spade.class_set))
     return rows

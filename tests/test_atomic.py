@@ -47,7 +47,9 @@ def test_make_phantom_overwrite_with_a_bad_size_keeps_the_old_dataset(tmp_path):
     assert make_phantom.main(['--num', '6', '--size', '32', '--out', str(out),
                               '--no-preview']) == 0
     before = _snapshot(out)
-    with pytest.raises(ValueError, match='size must be at least 16 pixels, got 0'):
+    with pytest.raises(ValueError, match='size must be at least 16 pixels, got 8'):
+        make_phantom.main(['--num', '6', '--size', '8', '--out', str(out), '--overwrite'])
+    with pytest.raises(SystemExit):  # argparse: "argument --size: must be at least 1, got 0"
         make_phantom.main(['--num', '6', '--size', '0', '--out', str(out), '--overwrite'])
     assert _snapshot(out) == before
     _no_partials(tmp_path)

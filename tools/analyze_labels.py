@@ -14,12 +14,15 @@ import json
 import sys
 from pathlib import Path
 
+from fundus_plugins.cli import positive_int, run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('generated')
     p.add_argument('--real', required=True, help='prepared root of real data')
-    p.add_argument('--size', type=int, help='compare at this size (default: generated maps)')
+    p.add_argument('--size', type=positive_int,
+                   help='compare at this size (default: generated maps)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='output prefix (default GENERATED_DIR/analysis)')
     return p.parse_args(argv)
@@ -52,4 +55,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'none'))

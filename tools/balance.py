@@ -18,6 +18,8 @@ import argparse
 import sys
 import time
 
+from fundus_plugins.cli import positive_int, run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
@@ -31,7 +33,7 @@ def parse_args(argv=None):
     p.add_argument('--target', type=int, help='images per grade (default: the largest count)')
     p.add_argument('--split', default='train', choices=['train', 'test', 'all'])
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--batch-size', type=positive_int, default=8)
     p.add_argument('--device', default='cpu')
     p.add_argument('--overwrite', action='store_true')
     p.add_argument('--no-progress', action='store_true',
@@ -83,4 +85,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'atomic'))

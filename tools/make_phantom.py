@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from fundus_plugins.cli import positive_int, run_tool
 from fundus_plugins.datasets.prepare import format_summary, summarize
 from fundus_plugins.phantom import PHANTOM_CLASSES, write_phantom_dataset
 from fundus_plugins.phantom_raw import RAW_LAYOUTS, format_raw_listing, write_raw_phantom
@@ -27,8 +28,8 @@ PREPARED = 'prepared'
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--num', type=int, required=True, help='number of images')
-    p.add_argument('--size', type=int, default=512,
+    p.add_argument('--num', type=positive_int, required=True, help='number of images')
+    p.add_argument('--size', type=positive_int, default=512,
                    help='side in pixels (default 512); for raw layouts, the side of the '
                         'drawn field of view')
     p.add_argument('--out', required=True, help='output folder')
@@ -82,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'atomic'))

@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from fundus_plugins.cli import positive_int, run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -33,7 +35,7 @@ def parse_args(argv=None):
                         "there when online) or a URL (default: the config's "
                         "inception_path)")
     p.add_argument('--device', default='cpu')
-    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--batch-size', type=positive_int, default=8)
     p.add_argument('--out', help='output prefix (default SYNTHETIC/quality)')
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
@@ -60,4 +62,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'none'))

@@ -20,6 +20,7 @@ import sys
 import time
 
 from fundus_plugins.classes import DEFAULT_CLASSES, ClassSet, register_lesion_class
+from fundus_plugins.cli import positive_int, run_tool
 from fundus_plugins.datasets.prepare import format_summary, prepare_dataset
 from fundus_plugins.datasets.sources import read_ddr, read_fgadr, read_idrid
 from fundus_plugins.visualization import preview_dataset
@@ -38,7 +39,7 @@ def parse_args(argv=None):
                                       'use instead of training one')
     p.add_argument('--od-iters', type=int, help='training iterations of the disc model')
     p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--size', type=int, default=512)
+    p.add_argument('--size', type=positive_int, default=512)
     p.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES),
                    help=f'classes in label order (default: {" ".join(DEFAULT_CLASSES)})')
     p.add_argument('--register-class', action='append', default=[], metavar='JSON',
@@ -88,4 +89,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'atomic'))

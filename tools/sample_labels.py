@@ -17,19 +17,20 @@ from pathlib import Path
 from mmengine.config import DictAction
 
 from fundus_plugins.apis import add_fov_arguments
+from fundus_plugins.cli import positive_float, positive_int, run_tool
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('config')
     p.add_argument('checkpoint')
-    p.add_argument('--num-per-grade', type=int, required=True)
+    p.add_argument('--num-per-grade', type=positive_int, required=True)
     p.add_argument('--out', required=True)
     p.add_argument('--grades', type=int, nargs='+', default=[0, 1, 2, 3, 4])
-    p.add_argument('--scale', type=float, default=2.0,
+    p.add_argument('--scale', type=positive_float, default=2.0,
                    help='upsampling factor (default 2: the paper samples 256, writes 512)')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--batch-size', type=positive_int, default=32)
     p.add_argument('--device', default='cpu')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
     p.add_argument('--overwrite', action='store_true')
@@ -63,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'atomic'))

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from fundus_plugins.apis import add_fov_arguments
+from fundus_plugins.cli import positive_int, run_tool
 
 
 def parse_args(argv=None):
@@ -27,11 +28,11 @@ def parse_args(argv=None):
     p.add_argument('--label-checkpoint', required=True)
     p.add_argument('--spade-config', required=True)
     p.add_argument('--spade-checkpoint', required=True)
-    p.add_argument('--num-per-grade', type=int, required=True)
+    p.add_argument('--num-per-grade', type=positive_int, required=True)
     p.add_argument('--out', required=True)
     p.add_argument('--grades', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--batch-size', type=positive_int, default=8)
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true')
     p.add_argument('--overwrite', action='store_true')
@@ -69,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'atomic'))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
+from fundus_plugins.cli import run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -51,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'ablation'))

@@ -12,6 +12,8 @@ import sys
 
 from mmengine.config import DictAction
 
+from fundus_plugins.cli import run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Test a fundus_plugins config')
@@ -48,4 +50,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'none'))

@@ -14,6 +14,8 @@ import sys
 
 from mmengine.config import Config, DictAction
 
+from fundus_plugins.cli import run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Train a fundus_plugins config')
@@ -55,4 +57,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'train', resume_flag='--resume'))

@@ -14,6 +14,8 @@ import time
 
 from mmengine.config import DictAction
 
+from fundus_plugins.cli import positive_int, run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -21,7 +23,7 @@ def parse_args(argv=None):
     p.add_argument('checkpoint')
     p.add_argument('--labels', required=True, help='prepared layout of label maps')
     p.add_argument('--out', required=True)
-    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--batch-size', type=positive_int, default=8)
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true', help='autocast on CUDA')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
@@ -49,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'atomic'))

@@ -25,6 +25,7 @@ source lacks it and it was not filled).
 from __future__ import annotations
 
 import csv
+import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -171,11 +172,14 @@ def write_meta(root: PathLike, rows: Iterable[MetaRow]) -> Path:
     if any(r.annotated is None for r in rows) and (Path(root) / 'classes.json').is_file():
         codes = read_classes(root).lesion_codes
         rows = [replace(r, annotated=codes) if r.annotated is None else r for r in rows]
-    with path.open('w', newline='') as f:
+    # Whole or not at all: a stop while writing leaves the old meta.csv.
+    tmp = path.with_name(f'.{path.name}.partial')
+    with tmp.open('w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=META_COLUMNS, lineterminator='\n')
         writer.writeheader()
         for row in rows:
             writer.writerow(row.as_csv())
+    os.replace(tmp, path)
     return path
 
 

@@ -214,17 +214,12 @@ def atomic_root(out: PathLike, overwrite: bool = False, log=None):
         tmp.rename(out)
 
 
-def init_layout(out: PathLike, classes: ClassSet, overwrite: bool = False,
-                with_images: bool = True) -> Path:
-    """Create the folders of a prepared root and its classes.json."""
+def init_layout(out: PathLike, classes: ClassSet, with_images: bool = True) -> Path:
+    """Create the folders of a prepared root and its classes.json in ``out`` (a fresh
+    folder: the temporary one of :func:`atomic_root`)."""
     out = Path(out)
-    if (out / 'meta.csv').exists() and not overwrite:
-        raise FileExistsError(f'{out}: already holds a prepared dataset (meta.csv); '
-                              f'choose another folder or pass overwrite')
-    if overwrite:
-        for sub in ('images', 'labels'):
-            for old in (out / sub).glob('*.png') if (out / sub).is_dir() else []:
-                old.unlink()
+    if (out / 'meta.csv').exists():
+        raise FileExistsError(f'{out}: already holds a prepared dataset (meta.csv)')
     (out / 'labels').mkdir(parents=True, exist_ok=True)
     if with_images:
         (out / 'images').mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,60 @@
+"""What the command-line tools share: argument types that name what they expected, and a
+clean stop on Ctrl-C."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Callable, Optional, Sequence
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be greater than 0, got {text}')
+    return value
+
+
+#: What an interrupted tool has kept, by kind of tool (see :func:`run_tool`).
+SAVED = {
+    'train': 'the checkpoints written so far are in the work dir',
+    'pipeline': 'finished stages are kept, and a stage that trains keeps its checkpoints',
+    'atomic': 'nothing was written: the output folder is as it was before',
+    'ablation': 'finished runs are kept (rerunning skips them), and the run that was '
+                'training keeps its checkpoints',
+    'none': 'nothing was written',
+}
+
+
+def resume_command(argv: Sequence[str], add: Optional[str] = None) -> str:
+    """The command line that ran, with ``add`` (e.g. ``--resume``) when it is missing."""
+    args = list(argv)
+    if add and add not in args:
+        args.append(add)
+    return ' '.join(shlex.quote(a) for a in ['python', *args])
+
+
+def run_tool(main: Callable[[], int], kind: str, resume_flag: Optional[str] = None) -> int:
+    """Run a tool's ``main``; on Ctrl-C print one line saying what was kept and the
+    command that goes on, and return 130 (the shell's code for SIGINT), no traceback."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print(f'\ninterrupted: {SAVED[kind]}; to go on, run: '
+              f'{resume_command(sys.argv, resume_flag)}', file=sys.stderr)
+        return 130
