@@ -17,9 +17,12 @@ Importing :mod:`fundus_plugins` changes none of this: only the tools enter the c
 from __future__ import annotations
 
 import contextlib
+import os.path as osp
 import pickle
 import re
-from typing import Iterator, Optional
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -69,7 +72,67 @@ def refused(exc: Exception, path: Optional[str] = None) -> CheckpointRefused:
         f'torch.load(..., weights_only=False) and save its state_dict.')
 
 
+def checkpoint_problem(path) -> Optional[str]:
+    """Why the checkpoint file at ``path`` cannot be whole (missing, empty, not a complete
+    torch zip archive, a member failing its CRC), or None. Reads the file, unpickles
+    nothing."""
+    path = Path(path)
+    if not path.is_file():
+        return 'not found'
+    if path.stat().st_size == 0:
+        return 'empty file'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f'not a complete checkpoint archive ({exc}); truncated?'
+    if bad is not None:
+        return f'damaged member {bad}'
+    return None
+
+
 def load_checkpoint(path: str, map_location='cpu') -> dict:
-    """``torch.load`` of an mmengine checkpoint with only its own types allowed."""
+    """``torch.load`` of an mmengine checkpoint with only its own types allowed; a missing
+    or damaged file is an error naming it."""
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise (FileNotFoundError if problem == 'not found' else ValueError)(
+            f'{path}: cannot load the checkpoint: {problem}')
     with mmengine_checkpoint_globals(path):
         return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _order(path: Path) -> tuple:
+    numbers = re.findall(r'\d+', path.stem)
+    return (int(numbers[-1]) if numbers else -1, path.stat().st_mtime)
+
+
+def find_resume_checkpoint(work_dir, log: Callable = print) -> Optional[str]:
+    """The newest intact checkpoint of ``work_dir``, from its own files.
+
+    mmengine's ``last_checkpoint`` file names the latest checkpoint by the absolute path it
+    had when saved: a work dir that was copied or moved would resume from the original's.
+    Here the file of that name inside ``work_dir`` is used, then the other ``*.pth`` files
+    newest first (by the number in the name: ``iter_6`` before ``iter_4``); a damaged one
+    (truncated, empty) is passed over, saying so. None when there is none.
+    """
+    work = Path(work_dir)
+    if not work.is_dir():
+        return None
+    candidates = []
+    last = work / 'last_checkpoint'
+    if last.is_file() and last.read_text().strip():
+        named = Path(last.read_text().strip())
+        own = work / named.name
+        if osp.abspath(named) != osp.abspath(own):
+            log(f'{last} names {named}, outside this work dir; using {own}')
+        candidates.append(own)
+    for path in sorted(work.glob('*.pth'), key=_order, reverse=True):
+        if path not in candidates:
+            candidates.append(path)
+    for path in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return str(path)
+        log(f'{path}: {problem}; trying the next newest checkpoint')
+    return None

@@ -34,8 +34,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import MODELS, RUNNERS, DefaultScope
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import find_latest_checkpoint
 
+from .checkpoint import checkpoint_problem, find_resume_checkpoint
 from .classes import ClassSet
 from .compat import cuda_devices, patch_mmengine_cpu_distributed
 
@@ -263,8 +263,19 @@ def load_config(path: str, cfg_options: Optional[dict] = None, *, work_dir=None,
     if amp:
         enable_amp(cfg)
     if resume == 'auto' or resume is True:
-        cfg.resume, cfg.load_from = True, None
+        latest = find_resume_checkpoint(cfg.work_dir, log=lambda m: log(m, logger='current'))
+        if latest is None:
+            log(f'--resume: no intact checkpoint in {cfg.work_dir}; training from the start',
+                logger='current')
+            cfg.resume, cfg.load_from = False, None
+        else:
+            log(f'resuming from {latest}', logger='current')
+            cfg.resume, cfg.load_from = True, latest
     elif resume:
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise (FileNotFoundError if problem == 'not found' else ValueError)(
+                f'--resume {resume}: {problem}')
         cfg.resume, cfg.load_from = True, str(resume)
     return cfg
 
@@ -291,15 +302,16 @@ def build_model(cfg: Config):
 
 def runner_for(cfg: Config, work_dir, no_val: bool = False, log: Callable = print):
     """The runner of an already loaded ``cfg`` writing to ``work_dir``, resuming from the
-    latest checkpoint there when there is one; ``no_val`` drops the val loop."""
+    newest intact checkpoint there when there is one (:func:`.checkpoint.
+    find_resume_checkpoint`); ``no_val`` drops the val loop."""
 
     cfg.work_dir = str(work_dir)
     if no_val:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    latest = find_latest_checkpoint(str(work_dir))
+    latest = find_resume_checkpoint(work_dir, log=log)
     if latest:
         log(f'resuming from {latest}')
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, latest
     return build_runner(cfg)
 
 

@@ -10,12 +10,31 @@ section, the config files it names, everything upstream) have not changed; a cha
 stage re-runs with everything after it. --force STAGE re-runs that stage (and what
 follows). An interrupted run, started again, goes on from the stage it was in, and
 training from its last checkpoint.
+
+The console shows the stage lines, a progress bar per training run (with one line naming
+its log file) and warnings; everything mmengine logs (environment, config, the per-
+iteration losses) is in each run's log file, <run work dir>/<timestamp>/<timestamp>.log.
 """
 import argparse
 import sys
 import time
+import warnings
 
 from mmengine.config import DictAction
+
+
+def quiet_stack_warnings():
+    """Hide notices of the pinned stack that the user can do nothing about, which would
+    otherwise come with every training run: diffusers' use of a deprecated torch function
+    (at import), mmseg's own use of its ``build_loss`` and mmseg's note that the
+    segmentation configs do not draw (``draw=False`` is their choice). Set by the tool,
+    before it imports the package; never by the package."""
+    for category, module, message in (
+            (FutureWarning, r'diffusers\.',
+             r'`torch\.utils\._pytree\._register_pytree_node` is deprecated'),
+            (UserWarning, r'mmseg\.models\.builder', r'``build_loss`` would be deprecated'),
+            (UserWarning, r'mmseg\.engine\.hooks\.visualization_hook', r'The draw is False')):
+        warnings.filterwarnings('ignore', category=category, module=module, message=message)
 
 
 def parse_args(argv=None):
@@ -31,13 +50,20 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    quiet_stack_warnings()
     from fundus_plugins.pipeline import run_pipeline
 
     t0 = time.time()
-    run_pipeline(args.config, args.work_dir, args.force, dict(args.cfg_options))
-    print(f'total wall time {time.time() - t0:.0f} s')
+    # Flushed at once: the progress bars go to stderr, and a piped stdout would show the
+    # stage lines only after them.
+    run_pipeline(args.config, args.work_dir, args.force, dict(args.cfg_options),
+                 log=lambda line: print(line, flush=True))
+    print(f'total wall time {time.time() - t0:.0f} s', flush=True)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    quiet_stack_warnings()
+    # Imported here, after the filters: importing the package imports the stack.
+    from fundus_plugins.cli import run_tool
+    sys.exit(run_tool(main, 'pipeline'))

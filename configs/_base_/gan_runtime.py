@@ -8,7 +8,10 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=3,
                     save_optimizer=True, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    param_scheduler=dict(type='ParamSchedulerHook'))
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # Random generators in every checkpoint: a resumed run draws what an uninterrupted
+    # one would (fundus_plugins/engine/random_state_hook.py).
+    random_states=dict(type='RandomStateHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

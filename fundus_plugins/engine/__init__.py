@@ -1,10 +1,18 @@
-"""Training hooks (registered in mmagic's HOOKS) and the GAN configs' train loop (mmengine's
-LOOPS)."""
+"""Training hooks (the GAN hooks registered in mmagic's HOOKS), the GAN configs' train loop
+(mmengine's LOOPS), and the console of a run: a progress bar hook and a runner whose console
+shows warnings only (mmengine's root HOOKS and RUNNERS, found from any scope)."""
 from .ada_hook import AdaHook, ada_update
 from .label_grid_hook import LabelGridHook, label_grid
 from .loops import FastResumeIterBasedTrainLoop
+from .progress_hook import (HeldLog, ProgressBarHook, QuietConsoleRunner, log_file,
+                            quiet_console, show_progress, use_quiet_runner)
+from .random_state_hook import (RandomStateHook, capture_random_states,
+                                restore_random_states)
 from .spade_grid_hook import TranslationGridHook
 from .step_ratio_hook import GANStepRatioHook
 
-__all__ = ['AdaHook', 'ada_update', 'FastResumeIterBasedTrainLoop', 'LabelGridHook',
-           'label_grid', 'GANStepRatioHook', 'TranslationGridHook']
+__all__ = ['AdaHook', 'ada_update', 'HeldLog', 'FastResumeIterBasedTrainLoop', 'LabelGridHook',
+           'label_grid', 'GANStepRatioHook', 'log_file', 'ProgressBarHook',
+           'quiet_console', 'QuietConsoleRunner', 'RandomStateHook', 'capture_random_states',
+           'restore_random_states', 'show_progress', 'TranslationGridHook',
+           'use_quiet_runner']

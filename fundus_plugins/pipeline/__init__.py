@@ -2,8 +2,11 @@
 report, as stages that are skipped when done and resumed when interrupted."""
 from pathlib import Path
 
+from mmengine.config import Config
+
+from ..evaluation.grades import predict_grades
 from .runner import PipelineRunner, Stage, StageContext
-from .stages import STAGE_NAMES, build_stages, plan_counts, predict_grades
+from .stages import STAGE_NAMES, build_stages, plan_counts
 
 __all__ = ['PipelineRunner', 'Stage', 'StageContext', 'STAGE_NAMES', 'build_stages',
            'plan_counts', 'predict_grades', 'run_pipeline']
@@ -11,9 +14,6 @@ __all__ = ['PipelineRunner', 'Stage', 'StageContext', 'STAGE_NAMES', 'build_stag
 
 def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=print):
     """Run the pipeline config at ``config``; returns each stage's results."""
-    from mmengine.config import Config
-
-    import fundus_plugins  # noqa: F401
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -24,4 +24,3 @@ def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=pri
     # Counts before compute: a fraction the sampled maps cannot meet fails here.
     plan_counts(cfg, Path(work), log)
     return runner.run()
-

@@ -2,19 +2,26 @@
 Table 1(c)-style results with their plot, versions, configs and stage wall times."""
 from __future__ import annotations
 
+import importlib
 import json
 import platform
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from ..checkpoint import find_resume_checkpoint
+from ..config import load_config
+from ..datasets.layout import image_path, label_path, read_classes, read_meta
+from ..evaluation.synthetic_quality import format_quality, measure_synthetic
+from ..segmentation.ablation import (KIND_TITLES, format_table, load_results, per_class_table,
+                                     run_name, side_by_side, summarize)
+from ..visualization import save_rgb, tile_grid
 from .common import PROTOCOLS, model_options, paper_counts_note, protocol_dir
 
 
 def _versions() -> dict:
-    import importlib
-
     out = {'python': platform.python_version()}
     for mod in ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmseg', 'mmagic',
                 'fundus_plugins'):
@@ -27,11 +34,6 @@ def _versions() -> dict:
 
 def figure(synthetic: Path, out: Path, per_grade: int = 2) -> Path:
     """The paper's Figure 1: one column per grade, rows of label maps and their images."""
-    import cv2
-
-    from ..datasets.layout import image_path, label_path, read_classes, read_meta
-    from ..visualization import save_rgb, tile_grid
-
     classes = read_classes(synthetic)
     rows = read_meta(synthetic)
     grades = sorted({r.grade for r in rows if r.grade is not None})
@@ -54,10 +56,6 @@ def figure(synthetic: Path, out: Path, per_grade: int = 2) -> Path:
 
 
 def run_report(ctx) -> dict:
-    from ..config import load_config
-    from ..evaluation.synthetic_quality import format_quality, measure_synthetic
-    from ..segmentation.ablation import run_name
-
     sec, work = ctx.section, ctx.work
     assets = ctx.path('report')
     assets.mkdir(parents=True, exist_ok=True)
@@ -74,10 +72,9 @@ def run_report(ctx) -> dict:
     quality_md = '(no real-only segmentation run: add fraction 0 to see label consistency)'
     quality = None
     if (real_run / 'metrics.json').is_file():
-        from mmengine.runner.checkpoint import find_latest_checkpoint
         seg_cfg = load_config(seg.config, model_options(
             ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
-        quality = measure_synthetic(seg_cfg, find_latest_checkpoint(str(real_run)),
+        quality = measure_synthetic(seg_cfg, find_resume_checkpoint(real_run, log=ctx.log),
                                     str(ctx.path('synthetic')), str(ctx.path('real')),
                                     sec.get('inception_path'), sec.get('device', 'cpu'),
                                     progress=False)
@@ -140,10 +137,6 @@ def segmentation_section(ctx, protocols, protocol_dir, seed0) -> str:
     """The report's Table 1(c) part: counts, the three measures under both protocols side
     by side, the per-class scores of the real-only run with the images each was scored
     on, and each protocol's full tables."""
-    from ..segmentation.ablation import (KIND_TITLES, format_table, load_results,
-                                         per_class_table, run_name, side_by_side,
-                                         summarize)
-
     rows = {p: summarize(load_results(protocol_dir(ctx, p))) for p in protocols}
     first = rows[protocols[0]]
     counts = ctx.cfg.get('counts') or {}
@@ -168,7 +161,6 @@ def segmentation_section(ctx, protocols, protocol_dir, seed0) -> str:
                   READING, '']
     real_only = protocol_dir(ctx, protocols[0]) / run_name(0.0, seed0) / 'metrics.json'
     if real_only.is_file():
-        import json
         metrics = json.loads(real_only.read_text())
         lines += [f'### Per class, real-only run (seed {seed0}), F1 %', '',
                   per_class_table(metrics, ctx.cfg.get('lesion_classes', [])).strip(), '',

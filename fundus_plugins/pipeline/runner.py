@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from mmengine.config import Config
+
 
 @dataclass
 class Stage:
@@ -87,7 +89,6 @@ class PipelineRunner:
             p = Path(f)
             if p.suffix == '.py' and p.is_file():
                 # The merged config: its _base_ files matter as much as the file itself.
-                from mmengine.config import Config
                 h.update(Config.fromfile(str(p)).pretty_text.encode())
             else:
                 h.update(p.read_bytes() if p.is_file() else f'missing:{f}'.encode())

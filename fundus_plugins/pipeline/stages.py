@@ -14,12 +14,29 @@ Work-dir layout (one folder per stage output):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
-import os
+import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ..apis import init_model, sample_label_maps, translate_layout, write_label_samples
+from ..checkpoint import find_resume_checkpoint, mmengine_checkpoint_globals
+from ..classes import ClassSet
+from ..config import load_config, runner_for, set_train_length
+from ..datasets.layout import read_meta, write_meta
+from ..datasets.prepare import format_summary, prepare_dataset, summarize
+from ..datasets.sources import read_ddr, read_fgadr, read_idrid
+from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
+from ..evaluation.grades import predict_grades
+from ..evaluation.label_stats import (MapSet, bg_inside_fov_share, compare, format_report,
+                                      load_maps)
+from ..phantom import write_phantom_dataset
+from ..segmentation.ablation import run_ablation, run_name
+from ..segmentation.dataset import synthetic_count
+from ..visualization import preview_dataset
 from .common import PROTOCOLS, model_options, protocol_dir
 from .report import estimate_report, run_report
 from .runner import Stage
@@ -28,21 +45,22 @@ STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'segmentation', 'report')
 
 
 # ---------------------------------------------------------------------------- helpers
-def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> str:
+def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
+           desc: str = 'train') -> str:
     """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
-    last checkpoint when there is one, no val loop); returns the final checkpoint."""
-    from mmengine.runner.checkpoint import find_latest_checkpoint
-
-    from ..config import load_config, runner_for
-    from ..checkpoint import mmengine_checkpoint_globals
-    from ..config import set_train_length
-
-    cfg = load_config(config, model_options(ctx, cfg_options))
+    last checkpoint when there is one, no val loop); returns the final checkpoint. The
+    console shows a progress bar labelled ``desc`` and the run's warnings; everything
+    else the run logs goes to its log file (one line says where)."""
+    held = HeldLog()  # what loading the config logs goes to the run's log file
+    cfg = load_config(config, model_options(ctx, cfg_options), log=held)
     if length is not None:
         set_train_length(cfg, int(length))
+    use_quiet_runner(cfg)
     with mmengine_checkpoint_globals(str(work_dir)):  # a resumed stage loads its last one
-        runner_for(cfg, work_dir, no_val=True, log=ctx.log).train()
-    ckpt = find_latest_checkpoint(str(work_dir))
+        runner = runner_for(cfg, work_dir, no_val=True, log=ctx.log)
+        show_progress(runner, desc, ctx.log, held)
+        runner.train()
+    ckpt = find_resume_checkpoint(work_dir, log=ctx.log)
     if not ckpt:
         raise RuntimeError(f'{work_dir}: training wrote no checkpoint')
     return ckpt
@@ -51,7 +69,6 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None) -> s
 # ---------------------------------------------------------------------------- counts
 def _source_records(sec, classes) -> list:
     """The public-dataset records the data section names (read, not prepared)."""
-    from ..datasets.sources import read_ddr, read_fgadr, read_idrid
     records = []
     if sec.get('idrid'):
         records += read_idrid(sec.idrid, classes)
@@ -68,9 +85,6 @@ def _source_records(sec, classes) -> list:
 def real_training_count(cfg, work: Path) -> int:
     """Real training images the data stage gives (or gave): from its meta.csv when it
     has run, else from the inputs (a file listing; nothing is prepared)."""
-    from ..classes import ClassSet
-    from ..datasets.layout import read_meta
-
     meta = work / 'data' / 'meta.csv'
     if meta.is_file():
         return sum(r.split == 'train' for r in read_meta(work / 'data'))
@@ -91,10 +105,6 @@ def plan_counts(cfg, work: Path, log=print) -> dict:
     per grade the labels stage must sample for the largest. ``labels.num_per_grade``
     ``'auto'`` (or absent) is set to that; a number too small for a fraction is an error
     naming the numbers. Returns the plan (also kept in ``cfg.counts``)."""
-    import math
-
-    from ..segmentation.dataset import synthetic_count
-
     fractions = [float(f) for f in cfg.segmentation.get('fractions', [0, .25, .5, .75])]
     for f in fractions:
         if not 0 <= f < 1:
@@ -131,19 +141,15 @@ def plan_counts(cfg, work: Path, log=print) -> dict:
 
 # ---------------------------------------------------------------------------- 1 data
 def run_data(ctx) -> dict:
-    from ..classes import ClassSet
-    from ..datasets.layout import read_meta, write_meta
-    from ..datasets.prepare import format_summary, summarize
-    from ..visualization import preview_dataset
-
     sec, out = ctx.section, ctx.path('data')
     classes = ClassSet(ctx.cfg.get('lesion_classes'))
     source = sec.get('source')
     if source == 'phantom':
-        from ..phantom import write_phantom_dataset
         ctx.step(f'drawing {sec.num} phantom images at {sec.size} px', 2)
+        # overwrite: the stage owns its folder; a stage stopped after the (atomic) write
+        # and run again replaces it whole.
         write_phantom_dataset(out, num=sec.num, size=sec.size, seed=sec.get('seed', 0),
-                              workers=sec.get('workers', 1))
+                              workers=sec.get('workers', 1), overwrite=True)
         hide = float(sec.get('ungraded_fraction', 0))
         if hide > 0:
             # Like IDRiD's segmentation images: some training images come without a
@@ -159,17 +165,16 @@ def run_data(ctx) -> dict:
                 for r in rows:
                     if r.name in hidden:
                         w.writerow([r.name, r.grade])
-            import dataclasses
             write_meta(out, [dataclasses.replace(r, grade=None, grade_source='ungraded')
                              if r.name in hidden else r for r in rows])
     elif source == 'prepare':
-        from ..datasets.prepare import prepare_dataset
         records = _source_records(sec, classes)
         ctx.step(f'preparing {len(records)} images at {sec.size} px', 2)
         prepare_dataset(records, out, classes, size=sec.size, seed=sec.get('seed', 0),
                         test_fraction=sec.get('test_fraction', 0.2),
                         workers=sec.get('workers', 1), od_file=sec.get('od_file'),
-                        od_model=sec.get('od_model'), progress=False, log=ctx.log)
+                        od_model=sec.get('od_model'), progress=False, log=ctx.log,
+                        overwrite=True)
     else:
         raise ValueError(f'pipeline data.source must be "phantom" or "prepare", got {source!r}')
     ctx.step('summary and preview', 2)
@@ -190,52 +195,6 @@ def estimate_data(cfg) -> float:
 
 
 # ---------------------------------------------------------------------------- 2 grades
-def predict_grades(src: Path, out: Path, seed: int = 0, size: int = 128) -> dict:
-    """Train a grade classifier on the graded (annotated) training images of ``src`` and
-    grade its ungraded images; write ``out`` as ``src`` with those grades (meta.csv rows
-    marked ``predicted``; images and labels linked, not copied)."""
-    import dataclasses
-
-    from ..classes import ClassSet
-    from ..datasets.layout import read_classes, read_meta, write_meta
-    from ..evaluation.label_stats import GradeClassifier, load_maps
-
-    classes: ClassSet = read_classes(src)
-    rows = read_meta(src)
-    out.mkdir(parents=True, exist_ok=True)
-    for sub in ('images', 'labels'):
-        link = out / sub
-        if not link.exists():
-            os.symlink(os.path.relpath(src / sub, out), link)
-    (out / 'classes.json').write_text((src / 'classes.json').read_text())
-    ungraded = [r for r in rows if r.grade is None]
-    result = {'ungraded': len(ungraded)}
-    if not ungraded:
-        write_meta(out, rows)
-        return result
-    train = load_maps(src, classes, size, split='train')  # graded rows only
-    clf = GradeClassifier(seed=seed).fit(train)
-    result['train_images'] = len(train)
-    try:
-        test = load_maps(src, classes, size, split='test')
-        result['test_accuracy'] = float(np.mean(clf.predict(test) == test.grades))
-    except ValueError:
-        result['test_accuracy'] = None
-    every = load_maps(src, classes, size, grades_required=False)  # meta order, grade -1
-    pred = clf.predict(every.subset(every.grades == -1))          # = the ungraded rows
-    grade_of = {r.name: int(g) for r, g in zip(ungraded, pred)}
-    write_meta(out, [dataclasses.replace(r, grade=grade_of[r.name], grade_source='predicted')
-                     if r.name in grade_of else r for r in rows])
-    result['predicted_per_grade'] = {g: int(np.sum(pred == g)) for g in range(5)}
-    truth_file = src / 'true_grades.csv'
-    if truth_file.is_file():  # the phantom knows the grades it hid
-        with open(truth_file) as f:
-            truth = {row['name']: int(row['grade']) for row in csv.DictReader(f)}
-        hits = [grade_of[n] == g for n, g in truth.items() if n in grade_of]
-        result['hidden_grade_accuracy'] = float(np.mean(hits)) if hits else None
-    return result
-
-
 def run_grades(ctx) -> dict:
     ctx.step('grade classifier on the graded images; grades for the ungraded', 1)
     res = predict_grades(ctx.path('data'), ctx.path('real'), ctx.section.get('seed', 0),
@@ -257,15 +216,10 @@ def run_grades(ctx) -> dict:
 
 # ---------------------------------------------------------------------------- 3 labels
 def run_labels(ctx) -> dict:
-    from ..apis import init_model, sample_label_maps, write_label_samples
-    from ..config import load_config
-    from ..evaluation.label_stats import (MapSet, bg_inside_fov_share, compare,
-                                          format_report, load_maps)
-
     sec = ctx.section
     ctx.step(f'training the label ACGAN ({sec.config})', 3)
     ckpt = _train(ctx, sec.config, ctx.path('label_gan'), sec.get('max_iters'),
-                  sec.get('cfg_options'))
+                  sec.get('cfg_options'), desc='label ACGAN')
     model = init_model(load_config(sec.config, model_options(ctx, sec.get('cfg_options'))),
                        ckpt)
     size = model.generator.out_size
@@ -307,13 +261,11 @@ def estimate_labels(cfg) -> float:
 
 # ---------------------------------------------------------------------------- 4 images
 def run_images(ctx) -> dict:
-    from ..apis import init_model, translate_layout
-    from ..config import load_config
-
     sec = ctx.section
     ctx.step(f'training the SPADE translator ({sec.config})', 2)
     opts = dict(sec.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
-    ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts)
+    ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts,
+                  desc='SPADE')
     model = init_model(load_config(sec.config, model_options(ctx, opts)), ckpt,
                        sec.get('device', 'cpu'))
     ctx.step('translating the sampled label maps', 2)
@@ -328,10 +280,6 @@ def estimate_images(cfg) -> float:
 
 # ---------------------------------------------------------------------------- 5 segmentation
 def run_segmentation(ctx) -> dict:
-    import shutil
-
-    from ..segmentation.ablation import run_ablation, run_name
-
     sec = ctx.section
     fractions = list(sec.get('fractions', [0, 0.25, 0.5, 0.75]))
     seeds = list(sec.get('seeds', [0]))
@@ -356,7 +304,7 @@ def run_segmentation(ctx) -> dict:
                     shutil.copy(src, dst)
         run_ablation(sec.config, str(work), fractions, seeds, opts, log=ctx.log,
                      max_epochs=sec.get('max_epochs'),
-                     equal_updates=protocol == 'equal_updates')
+                     equal_updates=protocol == 'equal_updates', quiet=True)
     return {'runs': len(fractions) * len(seeds) * len(protocols), 'protocols': protocols}
 
 

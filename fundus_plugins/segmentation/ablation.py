@@ -23,6 +23,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from mmengine.logging import print_log
+
+from ..checkpoint import mmengine_checkpoint_globals
+from ..config import load_config, runner_for, set_train_length
+from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
 
 SCORES = ('precision', 'recall', 'f1')
 KINDS = ('paper', 'image', 'pixel')  # the paper's measure first
@@ -48,14 +53,14 @@ def run_name(fraction: float, seed: int) -> str:
 
 
 def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
-             log=print, max_epochs: Optional[int] = None, equal_updates: bool = False) -> dict:
-    """Train and test one (fraction, seed); returns its metrics."""
-    from ..config import load_config, runner_for
-    from ..checkpoint import mmengine_checkpoint_globals
-    from ..config import set_train_length
-
+             log=print, max_epochs: Optional[int] = None, equal_updates: bool = False,
+             quiet: bool = False) -> dict:
+    """Train and test one (fraction, seed); returns its metrics. ``quiet``: the console
+    shows a progress bar and warnings only, the rest goes to the run's log file."""
+    # Quiet: what loading the config logs goes to the run's log file, not the console.
+    held = HeldLog() if quiet else print_log
     cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
-                                   synthetic_seed=seed))
+                                   synthetic_seed=seed), log=held)
     if max_epochs is not None:
         set_train_length(cfg, int(max_epochs))
     epochs = cfg.train_cfg.get('max_epochs')
@@ -65,8 +70,12 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
         epochs = max(1, int(round(epochs * (1 - fraction))))
         set_train_length(cfg, epochs)
     cfg.randomness = dict(seed=seed)
+    if quiet:
+        use_quiet_runner(cfg)
     # Tested once, at the end, rather than validated during training.
     runner = runner_for(cfg, work, no_val=True, log=lambda m: log(f'  {m}'))
+    if quiet:
+        show_progress(runner, f'{work.parent.name}/{work.name}', lambda m: log(f'  {m}'), held)
     dataset = runner.train_dataloader.dataset
     num_synthetic = dataset.num_synthetic
     num_real = len(dataset) - num_synthetic
@@ -81,10 +90,11 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
 def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .25, .5, .75),
                  seeds: Sequence[int] = (0, 1, 2), cfg_options: Optional[dict] = None,
                  log=print, max_epochs: Optional[int] = None,
-                 equal_updates: bool = False) -> list[dict]:
+                 equal_updates: bool = False, quiet: bool = False) -> list[dict]:
     """Every (fraction, seed) run, trained or read back; then the tables and the plot.
     ``max_epochs`` shortens (or lengthens) the config's schedule; ``equal_updates`` see
-    the module docstring."""
+    the module docstring; ``quiet``: each run shows a progress bar and its warnings on
+    the console, and logs the rest to its log file only."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     runs = [(f, s) for f in fractions for s in seeds]
@@ -104,7 +114,7 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
         log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{eta}')
         start = time.time()
         results.append(_run_one(config, fraction, seed, run_dir, cfg_options or {}, log,
-                                max_epochs, equal_updates))
+                                max_epochs, equal_updates, quiet))
         spent += time.time() - start
         trained += cost[fraction]
         results[-1]['wall_s'] = round(time.time() - start, 1)
@@ -203,6 +213,8 @@ def per_class_table(metrics: dict, classes: Sequence[str]) -> str:
 
 
 def plot(rows: Sequence[dict], path: Path) -> None:
+    # Imported here: choosing matplotlib's backend at import would set it for the whole
+    # process, and only the plot needs it.
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -1,0 +1,81 @@
+"""A pipeline stopped inside a stage goes on when run again: the data stage (stopped after
+its dataset was written) and the label stage (stopped between checkpoints of its
+training), whose sampled label maps are then byte-identical to an uninterrupted run's."""
+import pytest
+
+from fundus_plugins.datasets import read_meta
+from fundus_plugins.engine import FastResumeIterBasedTrainLoop
+from fundus_plugins.pipeline import run_pipeline, stages
+
+from conftest import REPO
+from test_pipeline import MICRO
+
+
+class Stop(Exception):
+    """Ends a pipeline run at a chosen stage (the test's stand-in for the rest)."""
+
+
+def _stop(ctx):
+    raise Stop
+
+
+def _state(work, stage):
+    import json
+    return json.loads((work / '.stages' / f'{stage}.json').read_text())['status']
+
+
+@pytest.fixture
+def micro(tmp_path):
+    config = tmp_path / 'micro.py'
+    config.write_text(MICRO.format(repo=REPO, work=tmp_path / 'unused'))
+    return str(config)
+
+
+def test_a_pipeline_stopped_inside_the_data_stage_goes_on(micro, tmp_path, monkeypatch):
+    work = tmp_path / 'work'
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stages, 'preview_dataset', interrupted)  # after the dataset is written
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(micro, work_dir=work, log=lambda *a: None)
+    assert _state(work, 'data') == 'running' and (work / 'data' / 'meta.csv').is_file()
+    monkeypatch.undo()
+    monkeypatch.setattr(stages, 'run_grades', _stop)
+    with pytest.raises(Stop):
+        run_pipeline(micro, work_dir=work, log=lambda *a: None)
+    assert _state(work, 'data') == 'done' and len(read_meta(work / 'data')) == 30
+
+
+def test_a_label_stage_stopped_between_checkpoints_ends_as_an_uninterrupted_one(
+        micro, tmp_path, monkeypatch):
+    options = {'labels.max_iters': 4,
+               'labels.cfg_options': {'default_hooks.checkpoint.interval': 2}}
+    monkeypatch.setattr(stages, 'run_images', _stop)
+    with pytest.raises(Stop):
+        run_pipeline(micro, work_dir=tmp_path / 'whole', cfg_options=options,
+                     log=lambda *a: None)
+    # The same, killed inside training iteration 3 (after iter_2.pth), then run again.
+    run_iter = FastResumeIterBasedTrainLoop.run_iter
+
+    def killed_at_3(self, data_batch):
+        if self._iter == 2:
+            raise KeyboardInterrupt
+        return run_iter(self, data_batch)
+
+    monkeypatch.setattr(FastResumeIterBasedTrainLoop, 'run_iter', killed_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(micro, work_dir=tmp_path / 'cut', cfg_options=options,
+                     log=lambda *a: None)
+    assert _state(tmp_path / 'cut', 'labels') == 'running'
+    monkeypatch.setattr(FastResumeIterBasedTrainLoop, 'run_iter', run_iter)
+    said = []
+    with pytest.raises(Stop):
+        run_pipeline(micro, work_dir=tmp_path / 'cut', cfg_options=options,
+                     log=lambda *a: said.append(' '.join(map(str, a))))
+    assert any('resuming from' in s and 'iter_2.pth' in s for s in said), said
+    whole = sorted((tmp_path / 'whole' / 'labels' / 'labels').glob('*.png'))
+    cut = sorted((tmp_path / 'cut' / 'labels' / 'labels').glob('*.png'))
+    assert [p.name for p in whole] == [p.name for p in cut] and len(whole) == 30
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(whole, cut))
