@@ -1,16 +1,15 @@
 """Loading trained models from a config and a checkpoint, for the tools."""
 from __future__ import annotations
 
-import logging
 import os.path as osp
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.runner.checkpoint import load_state_dict
 from tqdm import tqdm
 
@@ -218,10 +217,10 @@ def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = F
     lut = model.class_set.remap_from(stored)
     absent = [c for c in model.class_set.lesion_codes if c not in stored.codes]
     if absent:
-        print_log(f'{src}: its label maps have no {absent} (classes {list(stored.codes)}); '
-                  f'the translator draws {list(model.class_set.codes)}, so the output '
-                  f'classes.json lists {absent} but no pixel holds them', logger='current',
-                  level=logging.WARNING)
+        warnings.warn(f'{src}: its label maps have no {absent} (classes '
+                      f'{list(stored.codes)}); the translator draws '
+                      f'{list(model.class_set.codes)}, so the output classes.json lists '
+                      f'{absent} but no pixel holds them')
 
     def maps():
         for row in rows:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,7 @@ import cv2
 import numpy as np
 
 from .classes import DDR, FGADR, IDRID, get_lesion_class
-from .datasets.prepare import run_jobs
+from .datasets.prepare import atomic_root, run_jobs
 from .phantom import PHANTOM_CLASSES, draw_phantom, phantom_grades
 
 PathLike = Union[str, Path]
@@ -95,14 +94,6 @@ DDR_SPLIT_SIZES = (383, 149, 225)   # DDR's lesion segmentation split
 DDR_GRADES = 'DR_grading'
 
 JPEG_QUALITY = 95
-
-# Top-level entries each layout writes under its root (removed by ``overwrite``).
-_ENTRIES = {
-    IDRID: (IDRID_SEG, 'B. Disease Grading', TRUTH_FILE),
-    FGADR: (FGADR_SEG, TRUTH_FILE, TRUTH_OD_DIR, TRUTH_OD_FILE),
-    DDR: (DDR_SEG, DDR_GRADES, TRUTH_FILE, TRUTH_OD_DIR, TRUTH_OD_FILE),
-}
-
 
 @dataclass(frozen=True)
 class Frame:
@@ -272,24 +263,6 @@ def _raw_job(args):
                     disc_ellipse(masks['OD']))
 
 
-def _prepare_root(out: Path, layout: str, overwrite: bool) -> None:
-    """Create ``out``; refuse a non-empty one unless ``overwrite`` (then remove what this
-    layout writes there, so no stale image of an earlier run is read)."""
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f'{out}: output path exists and is not a folder')
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f'{out}: output folder exists and is not empty; choose '
-                                  f'another folder or pass overwrite (--overwrite)')
-        for entry in _ENTRIES[layout]:
-            path = out / entry
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def _csv_text(rows) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator='\n').writerows(rows)
@@ -321,7 +294,8 @@ def write_raw_phantom(out: PathLike, layout: str, num: int, size: int = 512, see
     writes); ``size``: side of the drawn square that holds the field of view (the frame
     is cut or padded from it, see :func:`raw_frame`); grades balanced, or drawn from
     ``distribution`` (5 weights), as :func:`~.phantom.phantom_grades`. ``out`` must be
-    absent or empty unless ``overwrite``.
+    absent or empty unless ``overwrite``; it is written whole or not at all (a temporary
+    sibling swapped in when complete, :func:`~.datasets.prepare.atomic_root`).
 
     Returns a dict: ``layout``, ``root``, ``frame`` (height, width), ``images`` (a
     :class:`RawImage` per image, in drawing order), ``grades`` ({name: grade drawn}),
@@ -340,34 +314,35 @@ def write_raw_phantom(out: PathLike, layout: str, num: int, size: int = 512, see
     num, size = int(num), int(size)
     grades = phantom_grades(num, seed, distribution)
     out = Path(out)
-    _prepare_root(out, layout, overwrite)
+    # Written into a temporary sibling and swapped in only when whole (atomic_root).
+    with atomic_root(out, overwrite) as tmp:
+        names = raw_names(layout, num)
+        jobs = [(layout, i, name, split, g, size, seed, str(tmp))
+                for i, ((name, split), g) in enumerate(zip(names, grades))]
+        images = run_jobs(_raw_job, jobs, workers, f'phantom {layout}', progress, chunksize=4)
 
-    names = raw_names(layout, num)
-    jobs = [(layout, i, name, split, g, size, seed, str(out))
-            for i, ((name, split), g) in enumerate(zip(names, grades))]
-    images = run_jobs(_raw_job, jobs, workers, f'phantom {layout}', progress, chunksize=4)
+        if layout == IDRID:
+            path = tmp / IDRID_GRADES_CSV
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = _idrid_grading_rows(num, {im.name for im in images}, seed)
+            path.write_text(_csv_text([IDRID_GRADES_HEADER] + rows))
+        elif layout == FGADR:
+            (tmp / FGADR_SEG / FGADR_GRADES).write_text(
+                _csv_text([(f'{im.name}.png', im.grade) for im in images]))
+        else:
+            (tmp / DDR_GRADES).mkdir(parents=True, exist_ok=True)
+            for split in DDR_SPLITS:
+                lines = [f'{im.name}.jpg {im.grade}\n' for im in images if im.split == split]
+                (tmp / DDR_GRADES / f'{split}.txt').write_text(''.join(lines))
 
-    if layout == IDRID:
-        path = out / IDRID_GRADES_CSV
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = _idrid_grading_rows(num, {im.name for im in images}, seed)
-        path.write_text(_csv_text([IDRID_GRADES_HEADER] + rows))
-    elif layout == FGADR:
-        (out / FGADR_SEG / FGADR_GRADES).write_text(
-            _csv_text([(f'{im.name}.png', im.grade) for im in images]))
-    else:
-        (out / DDR_GRADES).mkdir(parents=True, exist_ok=True)
-        for split in DDR_SPLITS:
-            lines = [f'{im.name}.jpg {im.grade}\n' for im in images if im.split == split]
-            (out / DDR_GRADES / f'{split}.txt').write_text(''.join(lines))
-
+        truth = tmp / TRUTH_FILE
+        truth.write_text(_csv_text([TRUTH_COLUMNS] + [
+            (im.name, im.split, im.file, im.grade, ' '.join(im.classes))
+            + tuple(f'{v:g}' for v in im.od) for im in images]))
+        if layout != IDRID:
+            (tmp / TRUTH_OD_FILE).write_text(_csv_text([OD_FILE_COLUMNS] + [
+                (Path(im.file).name,) + tuple(f'{v:g}' for v in im.od) for im in images]))
     truth = out / TRUTH_FILE
-    truth.write_text(_csv_text([TRUTH_COLUMNS] + [
-        (im.name, im.split, im.file, im.grade, ' '.join(im.classes))
-        + tuple(f'{v:g}' for v in im.od) for im in images]))
-    if layout != IDRID:
-        (out / TRUTH_OD_FILE).write_text(_csv_text([OD_FILE_COLUMNS] + [
-            (Path(im.file).name,) + tuple(f'{v:g}' for v in im.od) for im in images]))
     published = raw_codes(layout)
     n_masks = sum(len(published) if layout == DDR else
                   sum(c in im.classes for c in published) for im in images)

@@ -59,8 +59,8 @@ def test_a_folder_of_other_files_is_refused_and_overwrite_replaces_it_whole(tmp_
     out = tmp_path / 'mine'
     (out / 'images').mkdir(parents=True)
     (out / 'images' / 'holiday.png').write_bytes(b'x')
-    with pytest.raises(FileExistsError, match=r"holds 1 entries that are not a prepared "
-                                              r"dataset \(no meta.csv; e.g. 'images'\)"):
+    with pytest.raises(FileExistsError, match=r"is not empty \(1 entries, e.g. 'images'\) "
+                                              r"and is not a prepared dataset"):
         write_phantom_dataset(out, num=5, size=32, progress=False)
     assert (out / 'images' / 'holiday.png').exists()
     rows = write_phantom_dataset(out, num=5, size=32, progress=False, overwrite=True)

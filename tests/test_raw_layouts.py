@@ -241,12 +241,13 @@ def test_bad_arguments_and_existing_folder(tmp_path):
     write_raw_phantom(root, 'fgadr', 3, 32, progress=False)
     with pytest.raises(FileExistsError, match=re.escape(str(root))):
         write_raw_phantom(root, 'fgadr', 2, 32, progress=False)
-    # overwrite replaces the layout: no stale image of the first run is left to read.
-    (root / 'notes.txt').write_text('kept')
+    # overwrite replaces the folder whole, once the new layout is complete: no stale
+    # image of the first run is left to read.
+    (root / 'notes.txt').write_text('old')
     write_raw_phantom(root, 'fgadr', 2, 32, progress=False, overwrite=True)
     assert len(read_fgadr(root, ClassSet(['MA']))) == 2
     assert len(list((root / 'phantom_od').iterdir())) == 2
-    assert (root / 'notes.txt').read_text() == 'kept'
+    assert not (root / 'notes.txt').exists()
 
 
 def test_make_phantom_tool_raw_layout(tmp_path, capsys):

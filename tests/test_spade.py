@@ -174,6 +174,34 @@ def test_translate_writes_a_readable_layout(spade_trained, tmp_path):
     assert sample['img'].shape == (64, 64, 3) and sample['gt_seg_map'].shape == (64, 64)
 
 
+def test_translate_says_which_classes_the_maps_lack_and_names_raw_values(
+        spade_trained, tmp_path, capsys):
+    """Maps of fewer classes than the translator's: said, not silently listed; a label
+    value beyond the maps' own classes is reported as it is in the file."""
+    import cv2
+
+    from fundus_plugins.datasets.layout import label_path
+    from fundus_plugins.phantom import write_phantom_dataset
+    _, work, config = spade_trained
+    few = tmp_path / 'few'
+    write_phantom_dataset(few, num=4, size=64, classes=['OD', 'EX'], progress=False)
+    with pytest.warns(UserWarning, match=r"its label maps have no \['MA', 'HE', 'SE'\]"):
+        assert translate.main([str(config), str(work / 'iter_3.pth'), '--labels', str(few),
+                               '--out', str(tmp_path / 't'), '--no-progress']) == 0
+    name = read_meta(few)[0].name
+    label = cv2.imread(str(label_path(few, name)), cv2.IMREAD_UNCHANGED)
+    label[0, 0] = 9  # BG RET OD EX: 0..3
+    cv2.imwrite(str(label_path(few, name)), label)
+    with pytest.raises(ValueError, match=rf'{name}.png: label value 9 outside 0..3'):
+        translate.main([str(config), str(work / 'iter_3.pth'), '--labels', str(few),
+                        '--out', str(tmp_path / 't2'), '--no-progress'])
+    assert not (tmp_path / 't2').exists()
+    with pytest.raises(SystemExit):
+        translate.main([str(config), str(work / 'iter_3.pth'), '--labels', str(few),
+                        '--out', str(tmp_path / 't3'), '--batch-size', '0'])
+    assert 'argument --batch-size: must be at least 1, got 0' in capsys.readouterr().err
+
+
 @pytest.fixture(scope='module')
 def acgan_trained(spade_trained, tmp_path_factory):
     """One iteration of the label ACGAN demo config on the same phantom."""

@@ -175,9 +175,10 @@ def check_output_root(out: PathLike, overwrite: bool = False) -> Path:
         if (out / 'meta.csv').exists():
             raise FileExistsError(f'{out}: already holds a prepared dataset (meta.csv); '
                                   f'choose another folder or pass overwrite (--overwrite)')
-        raise FileExistsError(f'{out}: holds {len(entries)} entries that are not a prepared '
-                              f'dataset (no meta.csv; e.g. {entries[0]!r}); choose an empty or '
-                              f'new folder, or pass overwrite (--overwrite) to replace it')
+        raise FileExistsError(f'{out}: is not empty ({len(entries)} entries, e.g. '
+                              f'{entries[0]!r}) and is not a prepared dataset (no meta.csv); '
+                              f'choose an empty or new folder, or pass overwrite '
+                              f'(--overwrite) to replace it whole')
     return out
 
 
