@@ -77,13 +77,19 @@ val_dataloader = dict(
                  with_images=False, pipeline=label_pipeline))
 test_dataloader = val_dataloader
 
+# Mixed precision: 'auto' = bf16 autocast on a CUDA device that supports it, fp32
+# elsewhere (a CPU run is unchanged); 'fp32' / 'bf16' / 'fp16' force one
+# (PrecisionOptimWrapper, fundus_plugins/engine/precision.py): --cfg-options precision=fp32.
+precision = 'auto'
 # TTUR (the discriminator learns twice as fast), Adam betas (0, 0.9); both learning rates
 # decay linearly to 0 over the second half of training.
 max_iters = 20000
 optim_wrapper = dict(
     constructor='MultiOptimWrapperConstructor',
-    generator=dict(optimizer=dict(type='Adam', lr=2e-4, betas=(0.0, 0.9))),
-    discriminator=dict(optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
+    generator=dict(type='PrecisionOptimWrapper', precision=precision,
+                   optimizer=dict(type='Adam', lr=2e-4, betas=(0.0, 0.9))),
+    discriminator=dict(type='PrecisionOptimWrapper', precision=precision,
+                       optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
 param_scheduler = dict(
     generator=dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
                    begin=max_iters // 2, end=max_iters),

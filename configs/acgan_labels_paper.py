@@ -159,10 +159,16 @@ val_dataloader = dict(
                  with_images=False, pipeline=label_pipeline))
 test_dataloader = val_dataloader
 
+# Mixed precision: 'auto' = bf16 autocast on a CUDA device that supports it, fp32
+# elsewhere (a CPU run is unchanged); 'fp32' / 'bf16' / 'fp16' force one
+# (PrecisionOptimWrapper, fundus_plugins/engine/precision.py): --cfg-options precision=fp32.
+precision = 'auto'
 optim_wrapper = dict(
     constructor='MultiOptimWrapperConstructor',
-    generator=dict(optimizer=dict(type='Adam', lr=5e-4, betas=(0.5, 0.999))),
-    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999)),
+    generator=dict(type='PrecisionOptimWrapper', precision=precision,
+                   optimizer=dict(type='Adam', lr=5e-4, betas=(0.5, 0.999))),
+    discriminator=dict(type='PrecisionOptimWrapper', precision=precision,
+                       optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999)),
                        clip_grad=dict(max_norm=0.01, norm_type=2)))
 
 paper_epochs = 1000

@@ -53,10 +53,21 @@ train_dataloader = dict(
     dataset=dict(type='FundusDataset', data_root=data_root, classes=lesion_classes,
                  split='train', pipeline=pair_pipeline))
 
+# Mixed precision: 'auto' = bf16 autocast on a CUDA device that supports it, fp32
+# elsewhere (a CPU run is unchanged); 'fp32' / 'bf16' / 'fp16' force one
+# (PrecisionOptimWrapper, fundus_plugins/engine/precision.py): --cfg-options precision=fp32.
+precision = 'auto'
 optim_wrapper = dict(
     constructor='MultiOptimWrapperConstructor',
-    generator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.0, 0.9))),
-    discriminator=dict(optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
+    generator=dict(type='PrecisionOptimWrapper', precision=precision,
+                   optimizer=dict(type='Adam', lr=1e-4, betas=(0.0, 0.9))),
+    discriminator=dict(type='PrecisionOptimWrapper', precision=precision,
+                       optimizer=dict(type='Adam', lr=4e-4, betas=(0.0, 0.9))))
+
+# In a distributed run the batch norms of the SPADE layers and the generator synchronise
+# their statistics across GPUs, as NVlabs SPADE does (mmengine converts them; a single
+# process keeps plain batch norm; CPU processes cannot synchronise and keep it too).
+sync_bn = 'torch'
 
 # Resuming skips the trained batches by their indices (mmengine's loop loads them).
 train_cfg = dict(type='FastResumeIterBasedTrainLoop', max_iters=100000)

@@ -38,6 +38,7 @@ from mmengine.runner import Runner
 from .checkpoint import checkpoint_problem, find_resume_checkpoint
 from .classes import ClassSet
 from .compat import cuda_devices, patch_mmengine_cpu_distributed
+from .engine.precision import bf16_supported
 
 #: Top-level config keys the mmengine Runner (and this project's tools) read.
 RUNNER_KEYS = (
@@ -48,7 +49,8 @@ RUNNER_KEYS = (
     'visualizer', 'default_scope', 'randomness', 'experiment_name', 'cfg', 'runner_type',
     'custom_imports', 'vis_backends', 'lesion_classes', 'data_root', 'vgg_weights',
     'inception_path', 'image_size', 'label_size', 'synthetic_root', 'synthetic_fraction',
-    'synthetic_seed', 'model_wrapper_cfg', 'num_classes', 'num_label_channels',
+    'synthetic_seed', 'model_wrapper_cfg', 'num_classes', 'num_label_channels', 'precision',
+    'sync_bn',
 )
 
 #: Segmentation heads (mmseg: every ``*Head``) take ``num_classes``.
@@ -64,6 +66,8 @@ RUN_SETTINGS = {
     'label_size': [({'ResizeFundus'}, 'size'), ({'LabelMapGenerator'}, 'out_size'),
                    ({'LabelMapDiscriminator'}, 'in_size')],
     'vgg_weights': [({'SPADEGAN'}, 'vgg_weights')],
+    # 'auto' (bf16 on a CUDA device that supports it, else fp32), 'fp32', 'bf16', 'fp16'.
+    'precision': [({'PrecisionOptimWrapper'}, 'precision')],
     # The synthetic share of segmentation training sets (training split only).
     'synthetic_root': [({'FundusSegDataset'}, 'synthetic_root')],
     'synthetic_fraction': [({'FundusSegDataset'}, 'synthetic_fraction')],
@@ -195,7 +199,10 @@ def check_config_keys(cfg: Config, path: str = 'config') -> None:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch every optimizer wrapper of ``cfg`` to mmengine's AmpOptimWrapper."""
+    """Mixed precision for every optimizer wrapper of ``cfg`` (``--amp``): a
+    ``PrecisionOptimWrapper`` gets bf16 where the device supports it, else fp16; any other
+    wrapper becomes mmengine's AmpOptimWrapper (fp16, dynamic loss scaling)."""
+
     ow = cfg.get('optim_wrapper')
     if ow is None:
         raise KeyError('--amp: the config has no optim_wrapper')
@@ -204,6 +211,9 @@ def enable_amp(cfg: Config) -> None:
     if not wrappers:
         raise KeyError('--amp: found no optimizer wrapper in optim_wrapper')
     for w in wrappers:
+        if w.get('type') == 'PrecisionOptimWrapper':
+            w['precision'] = 'bf16' if bf16_supported() else 'fp16'
+            continue
         if w.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             continue
         w['type'] = 'AmpOptimWrapper'
@@ -288,6 +298,10 @@ def build_runner(cfg: Config):
 
     if cfg.get('launcher', 'none') not in (None, 'none') and cuda_devices() == 0:
         patch_mmengine_cpu_distributed()
+        if cfg.get('sync_bn') is not None:  # torch's SyncBatchNorm runs on GPUs only
+            print_log(f"sync_bn={cfg.sync_bn!r} left out: CPU processes keep plain batch "
+                      'norm', logger='current', level=30)
+            cfg.sync_bn = None
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

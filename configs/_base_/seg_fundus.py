@@ -66,7 +66,11 @@ val_evaluator = [dict(type='PaperLesionMetric', class0_bug=False),
                  dict(type='LesionImageMetric'), dict(type='LesionPixelMetric')]
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(type='OptimWrapper',
+# Mixed precision: 'auto' = bf16 autocast on a CUDA device that supports it, fp32
+# elsewhere (a CPU run is unchanged); 'fp32' / 'bf16' / 'fp16' force one
+# (PrecisionOptimWrapper, fundus_plugins/engine/precision.py): --cfg-options precision=fp32.
+precision = 'auto'
+optim_wrapper = dict(type='PrecisionOptimWrapper', precision=precision,
                      optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
                         eta_min=1e-5)]

@@ -12,9 +12,11 @@ default_hooks = dict(
     visualization=dict(type='SegVisualizationHook'),
     # Random generators in every checkpoint: a resumed run draws what an uninterrupted
     # one would (fundus_plugins/engine/random_state_hook.py).
-    random_states=dict(type='RandomStateHook'))
+    random_states=dict(type='RandomStateHook'),
+    # Channels-last memory format on a CUDA device (nothing on the CPU).
+    channels_last=dict(type='ChannelsLastHook'))
 env_cfg = dict(
-    cudnn_benchmark=False,
+    cudnn_benchmark=True,  # cuDNN picks the fastest kernels (GPU only)
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'))
 vis_backends = [dict(type='LocalVisBackend')]
