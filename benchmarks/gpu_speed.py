@@ -1,0 +1,213 @@
+#!/usr/bin/env python
+"""GPU speed: the eager fp32 baseline beside each optimisation and the defaults.
+
+    python benchmarks/gpu_speed.py [--quick] [--iters N] [--only translate spade unet acgan]
+                                   [--out PREFIX]
+
+On whatever device is present (CUDA if there is one), in one run: SPADE translation
+(img/s), a SPADE training step, a U-Net training step and a label-ACGAN training step
+(it/s and img/s), each as eager fp32 and with the optimisations one by one (bf16
+autocast, channels-last, torch.compile) and as the configs' defaults give them, with the
+peak GPU memory and the ratio to the eager fp32 baseline. The paper configs at their
+sizes (SPADE 512 px, U-Net 512 px, label ACGAN 256 px); --quick runs the demo configs at
+small batches (a smoke test that fits a CPU). Random inputs: the data loader is not
+measured. Writes PREFIX.md and PREFIX.json when --out is given.
+"""
+import argparse
+import json
+import logging
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub, MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+
+from fundus_plugins.config import build_model, load_config
+from fundus_plugins.engine import resolve_precision
+from fundus_plugins.models.spade import onehot_from_labels
+
+REPO = Path(__file__).resolve().parents[1]
+DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
+
+#: task -> (paper config, batch), (quick config, batch)
+TASKS = {
+    'translate': (('configs/spade_fundus.py', 32), ('configs/spade_fundus_demo.py', 8)),
+    'spade': (('configs/spade_fundus.py', 8), ('configs/spade_fundus_demo.py', 2)),
+    'unet': (('configs/seg/unet_fundus_real.py', 4), ('configs/seg/unet_fundus_demo.py', 4)),
+    'acgan': (('configs/acgan_labels.py', 64), ('configs/acgan_labels_demo.py', 8)),
+}
+#: variant -> (cfg options, channels-last, torch.compile); 'defaults': the config as is.
+VARIANTS = {
+    'eager fp32': ({'precision': 'fp32'}, False, False),
+    'bf16': ({'precision': 'bf16'}, False, False),
+    'bf16 + channels-last': ({'precision': 'bf16'}, True, False),
+    'bf16 + channels-last + compile': ({'precision': 'bf16'}, True, True),
+    'defaults': ({}, None, None),
+}
+
+
+def sync():
+    if DEVICE == 'cuda':
+        torch.cuda.synchronize()
+
+
+def available(variant: str) -> bool:
+    options = VARIANTS[variant][0]
+    try:
+        resolve_precision(options.get('precision', 'auto'))
+    except ValueError:
+        return False  # bf16 on a machine without CUDA
+    return True
+
+
+def build(config, options, channels_last, compile_):
+    opts = dict(options)
+    if 'spade' in config:
+        opts['model.loss_config.lambda_vgg'] = 0.0  # no weights to fetch; VGG is timed apart
+        if channels_last is not None:
+            opts['model.channels_last'] = channels_last
+        if compile_ is not None:
+            opts['model.compile'] = bool(compile_)
+    cfg = load_config(str(REPO / config), opts, log=lambda *a, **k: None)
+    scope = cfg.get('default_scope', 'mmagic')
+    model = build_model(cfg).to(DEVICE)
+    if 'spade' not in config:
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if compile_:
+            model.forward = torch.compile(model.forward)
+    with DefaultScope.overwrite_default_scope(scope):
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    return cfg, model, optim
+
+
+def step_fn(task, cfg, model, optim, batch):
+    """A closure running one step of ``task`` on random inputs."""
+    hub = MessageHub.get_current_instance()
+    if task in ('translate', 'spade'):
+        size, c = model.generator.out_size, len(model.class_set)
+        labels = onehot_from_labels(torch.randint(0, c, (batch, size, size)), c).to(DEVICE)
+        if task == 'translate':
+            dtype = getattr(optim, 'cast_dtype', None)
+
+            def run(i):
+                with torch.autocast(DEVICE, dtype=dtype or torch.float32,
+                                    enabled=dtype is not None):
+                    model.translate(labels)
+            return run
+        images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
+        data = dict(inputs=dict(img=list(images.to(DEVICE)), label=list(labels)))
+
+        def run(i):
+            hub.update_info('iter', i)
+            model.train_step(data, optim)
+        return run
+    if task == 'unet':
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        size = cfg.image_size
+        num = model.decode_head.num_classes
+
+        def run(i):
+            samples = []
+            for _ in range(batch):
+                s = SegDataSample()
+                s.gt_sem_seg = PixelData(data=torch.randint(0, num, (1, size, size)))
+                s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                                    pad_shape=(size, size)))
+                samples.append(s)
+            imgs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+                    for _ in range(batch)]
+            with DefaultScope.overwrite_default_scope('mmseg'):
+                model.train_step(dict(inputs=imgs, data_samples=samples), optim)
+        return run
+    from mmagic.structures import DataSample  # acgan
+    c, size = len(model.class_set), model.generator.out_size
+    model._gen_steps, model._disc_steps = 2, 1
+
+    def run(i):
+        hub.update_info('iter', i)
+        x = F.one_hot(torch.randint(0, c, (batch, size, size)), c).permute(0, 3, 1, 2).float()
+        samples = []
+        for g in torch.randint(0, 5, (batch,)):
+            ds = DataSample()
+            ds.set_gt_label(g)
+            samples.append(ds)
+        model.train_step(dict(inputs=dict(img=list(x)), data_samples=samples), optim)
+    return run
+
+
+def measure(task, config, batch, variant, iters):
+    options, channels_last, compile_ = VARIANTS[variant]
+    cfg, model, optim = build(config, options, channels_last, compile_)
+    run = step_fn(task, cfg, model, optim, batch)
+    run(0)  # warm-up (and compilation)
+    run(1)
+    sync()
+    if DEVICE == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for i in range(iters):
+        run(i + 2)
+    sync()
+    dt = (time.perf_counter() - t0) / iters
+    mem = torch.cuda.max_memory_allocated() / 2**30 if DEVICE == 'cuda' else None
+    del model, optim
+    return {'task': task, 'config': config, 'batch': batch, 'variant': variant,
+            'it_s': 1 / dt, 'img_s': batch / dt, 'peak_gib': mem}
+
+
+def table(rows) -> str:
+    base = {r['task']: r['img_s'] for r in rows if r['variant'] == 'eager fp32'}
+    out = ['| task | config | batch | variant | img/s | it/s | peak GPU GiB | vs eager fp32 |',
+           '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        mem = '-' if r['peak_gib'] is None else f"{r['peak_gib']:.2f}"
+        ratio = r['img_s'] / base[r['task']] if r['task'] in base else float('nan')
+        out.append(f"| {r['task']} | {r['config']} | {r['batch']} | {r['variant']} | "
+                   f"{r['img_s']:.1f} | {r['it_s']:.2f} | {mem} | {ratio:.2f}x |")
+    return '\n'.join(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--quick', action='store_true', help='demo configs, small batches')
+    p.add_argument('--iters', type=int, default=10)
+    p.add_argument('--only', nargs='+', choices=list(TASKS), default=list(TASKS))
+    p.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument('--out', help='write PREFIX.md and PREFIX.json')
+    args = p.parse_args(argv)
+    MMLogger.get_current_instance().setLevel(logging.WARNING)  # the builders' INFO lines
+    name = torch.cuda.get_device_name() if DEVICE == 'cuda' else platform.processor() or 'CPU'
+    head = (f'device: {DEVICE} ({name}), torch {torch.__version__}, '
+            f'{torch.get_num_threads()} CPU threads, {args.iters} timed steps each')
+    print(head)
+    rows = []
+    for task in args.only:
+        config, batch = TASKS[task][1 if args.quick else 0]
+        for variant in args.variants:
+            if not available(variant):
+                print(f'{task}: {variant}: skipped (needs a CUDA device)')
+                continue
+            try:
+                rows.append(measure(task, config, batch, variant, args.iters))
+            except Exception as exc:  # a variant this machine cannot run: say so, go on
+                print(f'{task}: {variant}: failed: {type(exc).__name__}: {exc}')
+                continue
+            r = rows[-1]
+            print(f"{task}: {variant}: {r['img_s']:.1f} img/s", flush=True)
+    text = f'{head}\n\n{table(rows)}\n'
+    print('\n' + text)
+    if args.out:
+        Path(args.out + '.md').write_text(text)
+        Path(args.out + '.json').write_text(json.dumps({'device': name, 'rows': rows},
+                                                       indent=2) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""benchmarks/gpu_speed.py runs on the CPU (its --quick smoke run) and prints its table:
+the eager fp32 baseline, the defaults and their ratio; GPU-only variants are skipped,
+saying so."""
+import json
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / 'benchmarks'))
+import gpu_speed  # noqa: E402
+
+
+def test_gpu_speed_quick_on_the_cpu(tmp_path, capsys):
+    assert gpu_speed.main(['--quick', '--iters', '1', '--only', 'unet', '--variants',
+                           'eager fp32', 'bf16', 'defaults', '--out',
+                           str(tmp_path / 'speed')]) == 0
+    out = capsys.readouterr().out
+    assert 'unet: bf16: skipped (needs a CUDA device)' in out
+    assert '| unet | configs/seg/unet_fundus_demo.py | 4 | eager fp32 |' in out
+    assert '| 1.00x |' in out
+    rows = json.loads((tmp_path / 'speed.json').read_text())['rows']
+    assert [r['variant'] for r in rows] == ['eager fp32', 'defaults']
+    assert all(r['img_s'] > 0 for r in rows)
