@@ -29,14 +29,14 @@ class NLayerDiscriminator(nn.Module):
         sn = nn.utils.spectral_norm if spectral_norm else (lambda m: m)
         nf = ndf
         seq = [nn.Sequential(nn.Conv2d(input_nc, nf, kw, stride=2, padding=padw),
-                             nn.LeakyReLU(0.2))]
+                             nn.LeakyReLU(0.2, inplace=True))]
         for n in range(1, n_layers):
             nf_prev, nf = nf, min(nf * 2, 512)
             stride = 1 if n == n_layers - 1 else 2
             layer = [sn(nn.Conv2d(nf_prev, nf, kw, stride=stride, padding=padw))]
             if instance_norm:
                 layer.append(nn.InstanceNorm2d(nf, affine=False))
-            seq.append(nn.Sequential(*layer, nn.LeakyReLU(0.2)))
+            seq.append(nn.Sequential(*layer, nn.LeakyReLU(0.2, inplace=True)))
         seq.append(nn.Sequential(nn.Conv2d(nf, 1, kw, stride=1, padding=padw)))
         self.layers = nn.ModuleList(seq)
 

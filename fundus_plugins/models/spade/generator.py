@@ -6,10 +6,14 @@ latent z through a linear layer), then SPADE residual blocks and k nearest upsam
 (k = 5, 6, 7 for ``num_upsampling_layers`` normal / more / most), a 3 x 3 conv to RGB and
 tanh. Channels: 16 ngf for head_0, G_middle_0, G_middle_1, then 8, 4, 2, 1 ngf for
 up_0 .. up_3 (and ngf / 2 for up_4 with 'most').
+
+The label map is resized (nearest) to each of the k + 1 resolutions once per forward
+(:meth:`SPADEGenerator.label_pyramid`) and every block gets the map of its resolution:
+the same maps SPADE resizes for each of its layers, computed once.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -17,7 +21,7 @@ import torch.nn.functional as F
 from mmagic.registry import MODELS
 from mmengine.model import BaseModule
 
-from .architecture import SPADEResnetBlock
+from .architecture import SPADEResnetBlock, resize_label_map
 
 UPSAMPLING = {'normal': 5, 'more': 6, 'most': 7}
 
@@ -39,13 +43,16 @@ class SPADEGenerator(BaseModule):
         norm: parameter-free norm in SPADE ('batch' or 'instance').
         spectral_norm: spectral norm on the residual blocks' convs.
         spade_hidden: channels of SPADE's shared label embedding (128 in SPADE).
+        fused_spade: SPADE's gamma and beta as one convolution and its modulation as one
+            ``addcmul`` (True, the default; the same parameters and results up to float
+            rounding, see :mod:`.architecture`), or as the paper writes it (False).
     """
 
     def __init__(self, label_nc: int, out_size: int = 512, ngf: int = 64,
                  num_upsampling_layers: str = 'normal', use_vae: bool = False,
                  z_dim: int = 256, norm: str = 'batch', spectral_norm: bool = True,
                  encoder: Optional[dict] = None, spade_hidden: int = 128,
-                 init_cfg: Optional[dict] = None):
+                 fused_spade: bool = True, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if num_upsampling_layers not in UPSAMPLING:
             raise ValueError(f'num_upsampling_layers must be one of {list(UPSAMPLING)}, '
@@ -56,6 +63,7 @@ class SPADEGenerator(BaseModule):
                              f'2**{k} ({num_upsampling_layers!r} upsampling)')
         self.label_nc, self.out_size, self.mode = label_nc, out_size, num_upsampling_layers
         self.use_vae, self.z_dim = use_vae, z_dim
+        self.num_up = k
         self.sw = out_size // (2 ** k)
         nf = ngf
         self.encoder = None
@@ -68,7 +76,8 @@ class SPADEGenerator(BaseModule):
             self.fc = nn.Conv2d(label_nc, 16 * nf, 3, padding=1)
 
         def block(fin, fout):
-            return SPADEResnetBlock(fin, fout, label_nc, spectral_norm, norm, spade_hidden)
+            return SPADEResnetBlock(fin, fout, label_nc, spectral_norm, norm, spade_hidden,
+                                    fused_spade)
 
         self.head_0 = block(16 * nf, 16 * nf)
         self.G_middle_0 = block(16 * nf, 16 * nf)
@@ -94,28 +103,39 @@ class SPADEGenerator(BaseModule):
     def up(x):
         return F.interpolate(x, scale_factor=2, mode='nearest')
 
+    def label_pyramid(self, seg: torch.Tensor) -> List[torch.Tensor]:
+        """``seg`` resized (nearest) to ``sw * 2**i`` for i = 0 .. k, each from the full
+        map (as each SPADE layer would resize it), ``seg`` itself at its own size."""
+        return [resize_label_map(seg, (self.sw * 2 ** i,) * 2) for i in range(self.num_up + 1)]
+
     def forward(self, seg: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
         if seg.shape[1] != self.label_nc:
             raise ValueError(f'SPADEGenerator expects {self.label_nc} label channels, '
                              f'got {seg.shape[1]}')
+        segs = self.label_pyramid(seg)
         if self.use_vae:
             if z is None:
                 z = torch.randn(seg.shape[0], self.z_dim, device=seg.device, dtype=seg.dtype)
             x = self.fc(z).view(-1, self.fc.out_features // (self.sw * self.sw),
                                 self.sw, self.sw)
         else:
-            x = self.fc(F.interpolate(seg, size=(self.sw, self.sw), mode='nearest'))
-        x = self.head_0(x, seg)
+            x = self.fc(segs[0])
+        x = self.head_0(x, segs[0])
         x = self.up(x)
-        x = self.G_middle_0(x, seg)
+        x = self.G_middle_0(x, segs[1])
+        level = 1
         if self.mode in ('more', 'most'):
             x = self.up(x)
-        x = self.G_middle_1(x, seg)
-        for blk in (self.up_0, self.up_1, self.up_2, self.up_3):
-            x = blk(self.up(x), seg)
+            level += 1
+        x = self.G_middle_1(x, segs[level])
+        ups = [self.up_0, self.up_1, self.up_2, self.up_3]
         if self.mode == 'most':
-            x = self.up_4(self.up(x), seg)
-        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+            ups.append(self.up_4)
+        for blk in ups:
+            level += 1
+            x = blk(self.up(x), segs[level])
+        # In place on the last block's output, which no backward needs.
+        return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2, inplace=True)))
 
 
 @MODELS.register_module()
