@@ -1,9 +1,14 @@
 """Loading trained models from a config and a checkpoint, for the tools."""
 from __future__ import annotations
 
+import os
 import os.path as osp
 import sys
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -172,45 +177,202 @@ def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
     return rows
 
 
-def translate_label_maps(model, maps, batch_size: int = 8, amp: bool = False,
-                         sample_model: str = 'ema'):
-    """Yield uint8 RGB images (H, W, 3) for an iterable of uint8 label maps (H, W) in the
-    model's class order, translated in batches by a SPADE model; each map is resized
-    (nearest) to the model's image size first. It shows no progress bar: its callers
-    (:func:`translate_layout`, :func:`synthesize_pairs`) count what they write."""
-    size = model.generator.out_size
-    num_classes = len(model.class_set)
+def _cpu_count() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _resolve_batch_size(batch_size, device: torch.device) -> int:
+    """The translation batch size: ``'auto'`` is 32 on a CUDA device and 8 elsewhere; a
+    whole number >= 1 is taken as it is; anything else is an error naming the option."""
+    if isinstance(batch_size, str) and batch_size == 'auto':
+        return 32 if device.type == 'cuda' else 8
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1 or 'auto', "
+                         f'got {batch_size!r}')
+    return int(batch_size)
+
+
+def _resolve_threads(value, device: torch.device, option: str) -> int:
+    """The threads that read (``option='workers'``) or write (``'writers'``) beside the
+    translation. ``'auto'`` on a CUDA device: min(4, CPUs) readers (a label map decodes
+    in about a millisecond) and all CPUs but two, at most 16, writers (a 512 px image
+    takes 20-40 ms to encode as PNG, so a GPU at 300 img/s needs about 10 of them);
+    elsewhere 0, everything in the calling thread, one file at a time, as the CPU is
+    busy with the translation. A whole number >= 0 is taken as it is; anything else is an
+    error naming the option."""
+    if isinstance(value, str) and value == 'auto':
+        if device.type != 'cuda':
+            return 0
+        cpus = _cpu_count()
+        return min(4, cpus) if option == 'workers' else min(16, max(2, cpus - 2))
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{option} must be a whole number >= 0 or 'auto', got {value!r}")
+    return int(value)
+
+
+def _read_ahead(fn, items, threads: int, ahead: int):
+    """Yield ``fn(item)`` for every item, in order. With ``threads`` > 0 the calls run in
+    that many threads, at most ``ahead`` items ahead of the consumer (so memory stays
+    bounded), and an error is raised where its item would have been yielded, as the
+    sequential loop would raise it; with 0 they run one by one in the consumer's thread.
+    Close the generator (``contextlib.closing``) to stop the threads early."""
+    if threads <= 0:
+        for item in items:
+            yield fn(item)
+        return
+    items = iter(items)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix='read-ahead')
+    try:
+        pending = deque(pool.submit(fn, item) for item in islice(items, max(ahead, 1)))
+        while pending:
+            result = pending.popleft().result()
+            pending.extend(pool.submit(fn, item) for item in islice(items, 1))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _chunks(items, size: int):
+    """Lists of ``size`` consecutive items (the last one shorter)."""
+    items = iter(items)
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+class _PairWriter:
+    """:func:`write_pair` calls in ``threads`` threads (0: each one at once, in the calling
+    thread), with at most ``limit`` writes pending, so that memory stays bounded; ``bar``
+    counts the pairs written. A context manager for the inside of ``atomic_root``:
+    leaving the block waits for every write and raises the first error (write_pair's
+    errors name the file), so the folder is swapped in only once whole; leaving it on an
+    error cancels the writes not started and waits for those running, so that nothing
+    is written into the partial folder once it is removed."""
+
+    def __init__(self, threads: int, limit: int, bar):
+        self.threads, self.limit, self.bar = threads, max(limit, 1), bar
+        self.pool, self.pending = None, deque()
+
+    def __enter__(self):
+        if self.threads > 0:
+            self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix='write-pair')
+        return self
+
+    def submit(self, root, name: str, image, label) -> None:
+        if self.pool is None:
+            write_pair(root, name, image, label)
+            self.bar.update()
+            return
+        self._collect(self.limit - 1)
+        self.pending.append(self.pool.submit(write_pair, root, name, image, label))
+
+    def _collect(self, keep: int) -> None:
+        """Count the finished writes, oldest first (raising the first error), waiting until
+        at most ``keep`` are pending."""
+        while self.pending and (len(self.pending) > keep or self.pending[0].done()):
+            self.pending.popleft().result()
+            self.bar.update()
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.pool is not None:
+            try:
+                if exc_type is None:
+                    self._collect(0)
+            finally:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+        return False
+
+
+def _fit_label_map(m: np.ndarray, size: int, classes) -> np.ndarray:
+    """A uint8 label map in the model's class order at ``size`` x ``size`` (nearest), its
+    values checked against the model's classes."""
+    if m.shape != (size, size):
+        m = cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
+    if int(m.max()) >= len(classes):
+        raise ValueError(f'label value {int(m.max())} outside the model\'s '
+                         f'{len(classes)} classes {list(classes.codes)}')
+    return m
+
+
+def _translate_batches(model, batches, amp: bool, sample_model: str):
+    """Yield ``(maps, images)`` for every list of label maps in ``batches`` (uint8
+    (H, W) at the model's size, values within its classes), in order; ``images`` is the
+    uint8 RGB array (N, H, W, 3) of their translations. On a CUDA device the maps are
+    copied to it from pinned memory without blocking and the images back into pinned
+    memory the same way, and a batch is yielded once the next one is under way, so the
+    GPU does not wait for the caller; elsewhere each batch is yielded when done."""
     device = model.device
+    cuda = device.type == 'cuda'
+    num_classes = len(model.class_set)
+    in_flight = None  # CUDA: (maps, pinned images, event of their copy)
+    for maps in batches:
+        if cuda:
+            host = torch.empty((len(maps), *maps[0].shape), dtype=torch.uint8,
+                               pin_memory=True)
+            np.stack(maps, out=host.numpy())
+            labels = host.to(device, non_blocking=True)
+        else:
+            labels = torch.from_numpy(np.stack(maps))
+        x = onehot_from_labels(labels, num_classes)
+        out = model.translate(x, sample_model, amp=amp)  # bf16 autocast on CUDA
+        images = out.float().round().byte().permute(0, 2, 3, 1)
+        if not cuda:
+            yield maps, images.numpy()
+            continue
+        images = images.contiguous()  # laid out on the GPU, one plain copy back
+        back = torch.empty(images.shape, dtype=torch.uint8, pin_memory=True)
+        back.copy_(images, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        if in_flight is not None:
+            in_flight[2].synchronize()
+            yield in_flight[0], in_flight[1].numpy()
+        in_flight = (maps, back, copied)
+    if in_flight is not None:
+        in_flight[2].synchronize()
+        yield in_flight[0], in_flight[1].numpy()
 
-    def run(batch):
-        x = onehot_from_labels(torch.from_numpy(np.stack(batch)), num_classes)
-        with torch.autocast(device_type=device.type, enabled=amp and device.type == 'cuda'):
-            out = model.translate(x, sample_model)
-        return out.float().round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
-    batch = []
-    for m in maps:
-        if m.shape != (size, size):
-            m = cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
-        if int(m.max()) >= num_classes:
-            raise ValueError(f'label value {int(m.max())} outside the model\'s '
-                             f'{num_classes} classes {list(model.class_set.codes)}')
-        batch.append(m)
-        if len(batch) == batch_size:
-            yield from zip(batch, run(batch))
-            batch = []
-    if batch:
-        yield from zip(batch, run(batch))
+def translate_label_maps(model, maps, batch_size='auto', amp: bool = False,
+                         sample_model: str = 'ema'):
+    """Yield ``(map, image)`` for an iterable of uint8 label maps (H, W) in the model's
+    class order: the map resized (nearest) to the model's image size, and its uint8 RGB
+    translation (H, W, 3) by a SPADE model, in batches of ``batch_size`` (``'auto'``: 32
+    on a CUDA device, 8 elsewhere; on CUDA a batch's images come back while the next
+    batch is computed). It shows no progress bar: its callers
+    (:func:`translate_layout`, :func:`synthesize_pairs`) count what they write."""
+    batch_size = _resolve_batch_size(batch_size, model.device)
+    size = model.generator.out_size
+    fitted = (_fit_label_map(m, size, model.class_set) for m in maps)
+    for batch, images in _translate_batches(model, _chunks(fitted, batch_size), amp,
+                                            sample_model):
+        yield from zip(batch, images)
 
 
-def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = False,
+def translate_layout(model, labels_root, out, batch_size='auto', amp: bool = False,
                      sample_model: str = 'ema', overwrite: bool = False,
-                     progress: bool = True) -> list:
+                     progress: bool = True, workers='auto', writers='auto') -> list:
     """Translate every label map of a (label-only) prepared root into a complete prepared
     layout at ``out`` (images, labels, meta.csv with grade_source=synthetic,
     classes.json); returns the meta rows written. ``progress``: a bar of the images
-    written ('translating')."""
+    written ('translating').
 
+    The generator, not the disk, sets the pace: ``workers`` threads read the label maps
+    (decode, remap to the model's classes, check, resize) up to two batches ahead of the
+    translation, and ``writers`` threads encode and write the PNG pairs, at most two
+    batches of them pending; ``'auto'`` (the default) is min(4, CPUs) readers and all
+    CPUs but two (at most 16) writers on a CUDA device, and none on the CPU, where
+    everything runs in the calling thread as before. ``batch_size`` ``'auto'``: 32 on a
+    CUDA device, 8 elsewhere. The files and rows are the same whatever the threads."""
+
+    device = model.device
+    batch_size = _resolve_batch_size(batch_size, device)
+    workers = _resolve_threads(workers, device, 'workers')
+    writers = _resolve_threads(writers, device, 'writers')
     src = Path(labels_root)
     rows = read_meta(src)
     stored = read_classes(src)
@@ -221,46 +383,58 @@ def translate_layout(model, labels_root, out, batch_size: int = 8, amp: bool = F
                       f'{list(stored.codes)}); the translator draws '
                       f'{list(model.class_set.codes)}, so the output classes.json lists '
                       f'{absent} but no pixel holds them')
+    size = model.generator.out_size
 
-    def maps():
-        for row in rows:
-            lab = cv2.imread(str(label_path(src, row.name)), cv2.IMREAD_UNCHANGED)
-            if lab is None or lab.ndim != 2:
-                raise ValueError(f'{label_path(src, row.name)}: missing or not a label map')
-            if lab.size and int(lab.max()) >= len(stored):
-                raise ValueError(f'{label_path(src, row.name)}: label value {int(lab.max())} '
-                                 f'outside 0..{len(stored) - 1} (its root\'s classes.json '
-                                 f'lists {list(stored.codes)})')
-            yield lut[lab]
+    def read(row):
+        path = label_path(src, row.name)
+        lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if lab is None or lab.ndim != 2:
+            raise ValueError(f'{path}: missing or not a label map')
+        if lab.size and int(lab.max()) >= len(stored):
+            raise ValueError(f'{path}: label value {int(lab.max())} '
+                             f'outside 0..{len(stored) - 1} (its root\'s classes.json '
+                             f'lists {list(stored.codes)})')
+        return _fit_label_map(lut[lab], size, model.class_set)
 
     written = []
     with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
         init_layout(tmp, model.class_set)
-        results = translate_label_maps(model, maps(), batch_size, amp, sample_model)
-        for row, (label, image) in progress_bar(zip(rows, results), desc='translating',
-                                                unit='img', total=len(rows),
-                                                progress=progress):
-            write_pair(tmp, row.name, image, label)
-            written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade', 'train', None,
-                                   row.od_source))
+        with progress_bar(desc='translating', unit='img', total=len(rows),
+                          progress=progress) as bar, \
+                _PairWriter(writers, 2 * batch_size, bar) as writer, \
+                closing(_read_ahead(read, rows, workers, 2 * batch_size)) as maps:
+            for batch, images in _translate_batches(model, _chunks(maps, batch_size), amp,
+                                                    sample_model):
+                for label, image in zip(batch, images):
+                    row = rows[len(written)]
+                    writer.submit(tmp, row.name, image, label)
+                    written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade',
+                                           'train', None, row.od_source))
+        # every pair is written (or its error raised) before meta.csv and the swap
         write_meta(tmp, written)
     return written
 
 
 def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
-                     batch_size: int = 8, amp: bool = False, overwrite: bool = False,
+                     batch_size='auto', amp: bool = False, overwrite: bool = False,
                      name_prefix: str = 'syn', progress: bool = True,
-                     fov='generated', fov_root=None) -> list:
+                     fov='generated', fov_root=None, writers='auto') -> list:
     """``counts[grade]`` synthetic (image, label) pairs per grade, from a label ACGAN and
     a SPADE translator, written as a prepared layout at ``out`` with grid.png (one column
     per grade: label map and image). Seeded per grade; ``fov`` / ``fov_root`` as in
     :func:`sample_label_maps`. ``progress``: two bars, one after the other: the label maps
     sampled ('label maps', all grades) and the pairs translated and written
-    ('synthesizing'). Returns the meta rows."""
+    ('synthesizing'). ``batch_size``: of the translation (``'auto'``: 32 on a CUDA
+    device, 8 elsewhere), the maps are sampled four batches at a time; ``writers``:
+    threads that encode and write the pairs while the next batch is translated, as in
+    :func:`translate_layout` (``'auto'``: all CPUs but two, at most 16, on CUDA; none
+    elsewhere). Returns the meta rows."""
 
     if label_model.class_set != spade.class_set:
         raise ValueError(f'the label model writes {list(label_model.class_set.codes)} but '
                          f'the translator reads {list(spade.class_set.codes)}')
+    batch_size = _resolve_batch_size(batch_size, spade.device)
+    writers = _resolve_threads(writers, spade.device, 'writers')
     scale = spade.generator.out_size / label_model.generator.out_size
     check_output_root(out, overwrite)  # before the sampling, not after it
     sampled = []
@@ -274,18 +448,22 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
                     sampled.append(item)
                     bar.update()
     rows, grid = [], {}
+    od_source = 'generated' if 'OD' in spade.class_set.codes else ''
     with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
         init_layout(tmp, spade.class_set)
-        results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size, amp)
-        for (grade, i, _), (label, image) in progress_bar(
-                zip(sampled, results), desc='synthesizing', unit='pair', total=len(sampled),
-                progress=progress):
-            name = f'{name_prefix}_g{grade}_{i:05d}'
-            write_pair(tmp, name, image, label)
-            rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train', None,
-                                'generated' if 'OD' in spade.class_set.codes else ''))
-            if grade not in grid:
-                grid[grade] = (spade.class_set.colorize(label), image)
+        with progress_bar(desc='synthesizing', unit='pair', total=len(sampled),
+                          progress=progress) as bar, \
+                _PairWriter(writers, 2 * batch_size, bar) as writer:
+            results = translate_label_maps(spade, (m for _, _, m in sampled), batch_size,
+                                           amp)
+            for (grade, i, _), (label, image) in zip(sampled, results):
+                name = f'{name_prefix}_g{grade}_{i:05d}'
+                writer.submit(tmp, name, image, label)
+                rows.append(MetaRow(name, grade, 'synthetic', 'synthetic', 'train', None,
+                                    od_source))
+                if grade not in grid:
+                    grid[grade] = (spade.class_set.colorize(label), image)
+        # every pair is written (or its error raised) before meta.csv and the swap
         write_meta(tmp, rows)
         cols = sorted(grid)
         if cols:

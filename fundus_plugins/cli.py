@@ -30,6 +30,39 @@ def positive_float(text: str) -> float:
     return value
 
 
+def batch_size_arg(text: str):
+    """argparse type of --batch-size: 'auto' (32 on CUDA, 8 on the CPU) or a whole number
+    >= 1."""
+    if text == 'auto':
+        return text
+    try:
+        int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") \
+            from None
+    return positive_int(text)
+
+
+def threads_arg(text: str):
+    """argparse type of --workers / --writers: 'auto' or a whole number >= 0."""
+    if text == 'auto':
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}") \
+            from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be at least 0, got {value}')
+    return value
+
+
+#: --writers of the translating tools.
+WRITERS_HELP = ('threads that encode and write the PNG pairs while the next batch is '
+                'translated (auto: all CPUs but two, at most 16, on CUDA; 0 on the CPU: '
+                'written in the main thread)')
+
+
 #: What an interrupted tool has kept, by kind of tool (see :func:`run_tool`).
 SAVED = {
     'train': 'the checkpoints written so far are in the work dir',

@@ -5,12 +5,15 @@
         --label-checkpoint work_dirs/acgan_labels_demo/iter_3000.pth \\
         --spade-config configs/spade_fundus_demo.py \\
         --spade-checkpoint work_dirs/spade_fundus_demo/iter_4000.pth \\
-        --num-per-grade 50 --out work_dirs/demo/synthetic [--seed 0] [--no-progress]
+        --num-per-grade 50 --out work_dirs/demo/synthetic [--seed 0] [--no-progress] \\
+        [--batch-size auto|N] [--writers auto|N]
 
 The label ACGAN samples maps of each grade; they are upsampled to the translator's size
 (bilinear on the probabilities, then argmax) and translated. Writes a prepared layout
 (images/, labels/, meta.csv with grade_source=synthetic, classes.json) and grid.png
-(columns: grades; rows: label map and image).
+(columns: grades; rows: label map and image). --batch-size auto is 32 on CUDA and 8 on
+the CPU; on CUDA the pairs are written in threads while the next batch is translated
+(--writers; 0 writes them in the main thread, as on the CPU).
 """
 import argparse
 import sys
@@ -18,7 +21,7 @@ import time
 from pathlib import Path
 
 from fundus_plugins.apis import add_fov_arguments
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import WRITERS_HELP, batch_size_arg, positive_int, run_tool, threads_arg
 
 
 def parse_args(argv=None):
@@ -32,7 +35,10 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True)
     p.add_argument('--grades', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--batch-size', type=positive_int, default=8)
+    p.add_argument('--batch-size', type=batch_size_arg, default='auto',
+                   help='maps translated at once (auto: 32 on CUDA, 8 on the CPU); the '
+                        'label maps are sampled 4 batches at a time')
+    p.add_argument('--writers', type=threads_arg, default='auto', help=WRITERS_HELP)
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true')
     p.add_argument('--overwrite', action='store_true')
@@ -61,7 +67,8 @@ def main(argv=None):
     try:
         rows = synthesize_pairs(label_model, spade, {g: args.num_per_grade for g in args.grades},
                                 args.out, args.seed, args.batch_size, args.amp, args.overwrite,
-                                fov=fov, fov_root=fov_root, progress=not args.no_progress)
+                                fov=fov, fov_root=fov_root, progress=not args.no_progress,
+                                writers=args.writers)
     except ValueError as exc:
         raise SystemExit(str(exc))
     print(f'{len(rows)} synthetic pairs written to {args.out} in {time.time() - t0:.1f} s; '

@@ -2,11 +2,15 @@
 """Translate a folder of label maps into fundus images with a trained SPADE model.
 
     python tools/translate.py CONFIG CHECKPOINT --labels DIR --out DIR
-        [--batch-size 8] [--device cpu|cuda] [--amp] [--no-progress]
+        [--batch-size auto|N] [--workers auto|N] [--writers auto|N]
+        [--device cpu|cuda] [--amp] [--no-progress]
 
 DIR (in) is a prepared layout with labels/ and meta.csv (tools/sample_labels.py writes
 one); its classes are remapped to the model's. The output is a complete prepared layout:
 images/, labels/ (at the image size), meta.csv (grade_source=synthetic) and classes.json.
+--batch-size auto is 32 on CUDA and 8 on the CPU; on CUDA, label maps are read and pairs
+written in threads beside the translation (--workers, --writers; 0 reads or writes in the
+main thread, as on the CPU). The files are the same whatever the threads.
 """
 import argparse
 import sys
@@ -14,7 +18,7 @@ import time
 
 from mmengine.config import DictAction
 
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import WRITERS_HELP, batch_size_arg, run_tool, threads_arg
 
 
 def parse_args(argv=None):
@@ -23,7 +27,12 @@ def parse_args(argv=None):
     p.add_argument('checkpoint')
     p.add_argument('--labels', required=True, help='prepared layout of label maps')
     p.add_argument('--out', required=True)
-    p.add_argument('--batch-size', type=positive_int, default=8)
+    p.add_argument('--batch-size', type=batch_size_arg, default='auto',
+                   help='maps translated at once (auto: 32 on CUDA, 8 on the CPU)')
+    p.add_argument('--workers', type=threads_arg, default='auto',
+                   help='threads that read the label maps ahead of the translation '
+                        '(auto: min(4, CPUs) on CUDA, 0 on the CPU: read in the main thread)')
+    p.add_argument('--writers', type=threads_arg, default='auto', help=WRITERS_HELP)
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', action='store_true', help='autocast on CUDA')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
@@ -44,7 +53,8 @@ def main(argv=None):
     t0 = time.time()
     n = len(translate_layout(model, args.labels, args.out, args.batch_size, args.amp,
                              args.sample_model, args.overwrite,
-                             progress=not args.no_progress))
+                             progress=not args.no_progress, workers=args.workers,
+                             writers=args.writers))
     dt = time.time() - t0
     print(f'{n} images written to {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.1f} img/s)')
     return 0

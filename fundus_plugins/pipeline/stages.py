@@ -270,7 +270,9 @@ def run_images(ctx) -> dict:
                        sec.get('device', 'cpu'))
     ctx.step('translating the sampled label maps', 2)
     rows = translate_layout(model, ctx.path('labels'), ctx.path('synthetic'),
-                            sec.get('batch_size', 8), sec.get('amp', False), overwrite=True)
+                            sec.get('batch_size', 'auto'), sec.get('amp', False), overwrite=True,
+                            workers=sec.get('workers', 'auto'),
+                            writers=sec.get('writers', 'auto'))
     return {'checkpoint': ckpt, 'images': len(rows)}
 
 
