@@ -8,7 +8,9 @@ On whatever device is present (CUDA if there is one), in one run: SPADE translat
 (img/s), a SPADE training step, a U-Net training step and a label-ACGAN training step
 (it/s and img/s), each as eager fp32 and with the optimisations one by one (bf16
 autocast, channels-last, torch.compile) and as the configs' defaults give them, with the
-peak GPU memory and the ratio to the eager fp32 baseline. The paper configs at their
+peak GPU memory and the ratio to the eager fp32 baseline; and the SPADE config trained by
+mmengine's Runner as tools/train.py builds it beside a bare train_step loop (the
+Runner's overhead; target: within 1.10x). The paper configs at their
 sizes (SPADE 512 px, U-Net 512 px, label ACGAN 256 px); --quick runs the demo configs at
 small batches (a smoke test that fits a CPU). Random inputs: the data loader is not
 measured. Writes PREFIX.md and PREFIX.json when --out is given.
@@ -161,6 +163,74 @@ def measure(task, config, batch, variant, iters):
             'it_s': 1 / dt, 'img_s': batch / dt, 'peak_gib': mem}
 
 
+class _Stamps:
+    """Times the Runner's iterations after the first two (warm-up)."""
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self):
+        self.start = self.end = None
+
+    def __getattr__(self, name):  # every other hook method: nothing
+        if name.startswith(('before_', 'after_')):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == 2:
+            sync()
+            self.start = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        sync()
+        self.end = time.perf_counter()
+
+
+def runner_overhead(config, batch, iters):
+    """it/s of the config trained by mmengine's Runner as tools/train.py builds it (data
+    loader, hooks, logging included) and of a bare train_step loop over the same loader
+    and model: the Runner's overhead. Data: a phantom at the config's size."""
+    import tempfile
+
+    from mmengine.hooks import Hook
+
+    from fundus_plugins.config import build_runner
+    from fundus_plugins.phantom import write_phantom_dataset
+
+    tmp = Path(tempfile.mkdtemp(prefix='gpu_speed_'))
+    size = load_config(str(REPO / config), log=lambda *a, **k: None).image_size
+    write_phantom_dataset(tmp / 'data', num=max(2 * batch, 10), size=size, progress=False)
+    options = {'data_root': str(tmp / 'data'), 'train_dataloader.batch_size': batch,
+               'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
+               'train_cfg.max_iters': iters + 2, 'custom_hooks': [],
+               'default_hooks.checkpoint.interval': 10 ** 9,
+               'default_hooks.checkpoint.save_last': False,
+               'model.loss_config.lambda_vgg': 0.0}
+    cfg = load_config(str(REPO / config), options, work_dir=tmp / 'work',
+                      log=lambda *a, **k: None)
+    runner = build_runner(cfg)
+    stamps = type('Stamps', (_Stamps, Hook), {})()
+    runner.register_hook(stamps)
+    runner.train()
+    with_runner = iters / (stamps.end - stamps.start)
+    model, optim, hub = runner.model, runner.optim_wrapper, MessageHub.get_current_instance()
+    batches = iter(runner.train_dataloader)
+    for i in range(2):
+        hub.update_info('iter', i)
+        model.train_step(next(batches), optim)
+    sync()
+    t0 = time.perf_counter()
+    for i in range(iters):
+        hub.update_info('iter', i + 2)
+        model.train_step(next(batches), optim)
+    sync()
+    bare = iters / (time.perf_counter() - t0)
+    return {'task': 'runner', 'config': config, 'batch': batch,
+            'variant': 'tools/train.py Runner vs bare train_step', 'it_s': with_runner,
+            'img_s': with_runner * batch, 'peak_gib': None, 'bare_it_s': bare,
+            'overhead': bare / with_runner}
+
+
 def table(rows) -> str:
     base = {r['task']: r['img_s'] for r in rows if r['variant'] == 'eager fp32'}
     out = ['| task | config | batch | variant | img/s | it/s | peak GPU GiB | vs eager fp32 |',
@@ -168,8 +238,12 @@ def table(rows) -> str:
     for r in rows:
         mem = '-' if r['peak_gib'] is None else f"{r['peak_gib']:.2f}"
         ratio = r['img_s'] / base[r['task']] if r['task'] in base else float('nan')
+        if r['task'] == 'runner':  # its ratio: the bare loop's speed over the Runner's
+            ratio_text = f"bare {r['bare_it_s']:.2f} it/s: {r['overhead']:.2f}x"
+        else:
+            ratio_text = f'{ratio:.2f}x'
         out.append(f"| {r['task']} | {r['config']} | {r['batch']} | {r['variant']} | "
-                   f"{r['img_s']:.1f} | {r['it_s']:.2f} | {mem} | {ratio:.2f}x |")
+                   f"{r['img_s']:.1f} | {r['it_s']:.2f} | {mem} | {ratio_text} |")
     return '\n'.join(out)
 
 
@@ -177,7 +251,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--quick', action='store_true', help='demo configs, small batches')
     p.add_argument('--iters', type=int, default=10)
-    p.add_argument('--only', nargs='+', choices=list(TASKS), default=list(TASKS))
+    p.add_argument('--only', nargs='+', choices=list(TASKS) + ['runner'],
+                   default=list(TASKS) + ['runner'],
+                   help="tasks; 'runner': SPADE through the Runner vs a bare train_step loop")
     p.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument('--out', help='write PREFIX.md and PREFIX.json')
     args = p.parse_args(argv)
@@ -188,6 +264,12 @@ def main(argv=None):
     print(head)
     rows = []
     for task in args.only:
+        if task == 'runner':
+            config, batch = TASKS['spade'][1 if args.quick else 0]
+            rows.append(runner_overhead(config, batch, args.iters))
+            print(f"runner: Runner {rows[-1]['it_s']:.2f} it/s, bare train_step "
+                  f"{rows[-1]['bare_it_s']:.2f} it/s", flush=True)
+            continue
         config, batch = TASKS[task][1 if args.quick else 0]
         for variant in args.variants:
             if not available(variant):

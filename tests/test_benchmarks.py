@@ -21,3 +21,11 @@ def test_gpu_speed_quick_on_the_cpu(tmp_path, capsys):
     rows = json.loads((tmp_path / 'speed.json').read_text())['rows']
     assert [r['variant'] for r in rows] == ['eager fp32', 'defaults']
     assert all(r['img_s'] > 0 for r in rows)
+
+
+def test_gpu_speed_runner_overhead_row(capsys):
+    assert gpu_speed.main(['--quick', '--iters', '2', '--only', 'runner']) == 0
+    out = capsys.readouterr().out
+    assert '| runner | configs/spade_fundus_demo.py | 2 | tools/train.py Runner vs bare ' \
+           'train_step |' in out
+    assert 'bare ' in out and 'it/s:' in out
