@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """GPU speed: the eager fp32 baseline beside each optimisation and the defaults.
 
-    python benchmarks/gpu_speed.py [--quick] [--iters N] [--only translate spade unet acgan]
-                                   [--out PREFIX]
+    python benchmarks/gpu_speed.py [--quick] [--iters N] [--only translate spade unet acgan
+                                   runner] [--out PREFIX] [--profile TASK]
 
 On whatever device is present (CUDA if there is one), in one run: SPADE translation
 (img/s), a SPADE training step, a U-Net training step and a label-ACGAN training step
@@ -231,6 +231,26 @@ def runner_overhead(config, batch, iters):
             'overhead': bare / with_runner}
 
 
+def profile(task, config, batch, variant='defaults', steps=3, rows=25) -> str:
+    """torch.profiler's table of the ops that take the most time in ``steps`` steps of
+    ``task`` (CUDA time on a GPU, CPU time otherwise), after two warm-up steps."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    options, channels_last, compile_ = VARIANTS[variant]
+    cfg, model, optim = build(config, options, channels_last, compile_)
+    run = step_fn(task, cfg, model, optim, batch)
+    run(0)
+    run(1)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == 'cuda' else [])
+    with torch_profile(activities=activities) as prof:
+        for i in range(steps):
+            run(i + 2)
+        sync()
+    key = 'self_cuda_time_total' if DEVICE == 'cuda' else 'self_cpu_time_total'
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
 def table(rows) -> str:
     base = {r['task']: r['img_s'] for r in rows if r['variant'] == 'eager fp32'}
     out = ['| task | config | batch | variant | img/s | it/s | peak GPU GiB | vs eager fp32 |',
@@ -256,12 +276,18 @@ def main(argv=None):
                    help="tasks; 'runner': SPADE through the Runner vs a bare train_step loop")
     p.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument('--out', help='write PREFIX.md and PREFIX.json')
+    p.add_argument('--profile', choices=list(TASKS),
+                   help="instead: torch.profiler's top ops of this task with the defaults")
     args = p.parse_args(argv)
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # the builders' INFO lines
     name = torch.cuda.get_device_name() if DEVICE == 'cuda' else platform.processor() or 'CPU'
     head = (f'device: {DEVICE} ({name}), torch {torch.__version__}, '
             f'{torch.get_num_threads()} CPU threads, {args.iters} timed steps each')
     print(head)
+    if args.profile:
+        config, batch = TASKS[args.profile][1 if args.quick else 0]
+        print(profile(args.profile, config, batch))
+        return 0
     rows = []
     for task in args.only:
         if task == 'runner':

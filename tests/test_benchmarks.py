@@ -29,3 +29,9 @@ def test_gpu_speed_runner_overhead_row(capsys):
     assert '| runner | configs/spade_fundus_demo.py | 2 | tools/train.py Runner vs bare ' \
            'train_step |' in out
     assert 'bare ' in out and 'it/s:' in out
+
+
+def test_gpu_speed_profiles_a_task(capsys):
+    assert gpu_speed.main(['--quick', '--profile', 'translate']) == 0
+    out = capsys.readouterr().out
+    assert 'Self CPU' in out and 'aten::' in out  # torch.profiler's table of ops
