@@ -22,7 +22,7 @@ grades = dict(seed=0, size=256)
 # training count before anything trains (the paper: 2214 for 738 real; IDRiD + FGADR
 # without its exclusion list give about 1,540 real, so about 4,600 for 75 %).
 labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0)
-images = dict(config='configs/spade_fundus.py', batch_size=8, amp=True, device='cuda')
+images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, device='cuda')
 segmentation = dict(config='configs/seg/unet_fundus_real.py',
                     fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2])
 report = dict(examples_per_grade=2, inception_path='auto',
