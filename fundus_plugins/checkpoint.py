@@ -93,13 +93,20 @@ def checkpoint_problem(path) -> Optional[str]:
 
 def load_checkpoint(path: str, map_location='cpu') -> dict:
     """``torch.load`` of an mmengine checkpoint with only its own types allowed; a missing
-    or damaged file is an error naming it."""
-    problem = checkpoint_problem(path)
-    if problem is not None:
-        raise (FileNotFoundError if problem == 'not found' else ValueError)(
-            f'{path}: cannot load the checkpoint: {problem}')
-    with mmengine_checkpoint_globals(path):
-        return torch.load(path, map_location=map_location, weights_only=True)
+    or damaged file is an error naming it (what is wrong is worked out only when loading
+    fails, so an intact file is read once)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f'{path}: cannot load the checkpoint: not found')
+    try:
+        with mmengine_checkpoint_globals(path):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except CheckpointRefused:
+        raise
+    except (RuntimeError, EOFError, OSError) as exc:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            raise
+        raise ValueError(f'{path}: cannot load the checkpoint: {problem}') from exc
 
 
 def _order(path: Path) -> tuple:
