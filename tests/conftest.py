@@ -12,7 +12,11 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
+import torch  # noqa: E402
+from torchvision.models import vgg19  # noqa: E402
+
 import fundus_plugins  # noqa: E402,F401
+from fundus_plugins.models.spade.losses import VGG19_FILE  # noqa: E402
 from fundus_plugins.phantom import draw_phantom  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,3 +174,18 @@ def synthetic_root(tmp_path_factory):
     write_phantom_dataset(root, num=30, size=64, seed=9, progress=False)
     mark_synthetic(root)
     return root
+
+
+@pytest.fixture(scope='session')
+def vgg_file(tmp_path_factory):
+    """A stand-in for vgg19-dcbb9e9d.pth: torchvision's vgg19 ``features.*`` keys (all of
+    them, beyond relu5_1 too, as in the real file), random weights, in a torch hub cache
+    (TORCH_HOME/hub/checkpoints)."""
+    home = tmp_path_factory.mktemp('torch_home')
+    path = home / 'hub' / 'checkpoints' / VGG19_FILE
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    state = {k: v for k, v in vgg19(weights=None).state_dict().items()
+             if k.startswith('features.')}
+    torch.save(state, path)
+    return home, path, state

@@ -11,10 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-from torchvision.models import vgg19
 
 from fundus_plugins.config import RUN_SETTINGS, check_run_settings, load_config
-from fundus_plugins.models.spade.losses import VGG19_FILE
 from fundus_plugins.phantom import write_phantom_dataset
 
 from conftest import REPO, mark_synthetic
@@ -37,27 +35,15 @@ def test_the_lists_cover_every_config_file():
     assert len(RUNNER_CONFIGS) >= 20 and len(DEMO_CONFIGS) >= 9
 
 
-@pytest.fixture(scope='module')
-def vgg_home(tmp_path_factory):
-    """A torch hub cache holding a stand-in for torchvision's VGG19 file (random weights
-    of the right shapes), as a user who has torchvision's weights has it."""
-    home = tmp_path_factory.mktemp('torch_home')
-    path = home / 'hub' / 'checkpoints' / VGG19_FILE
-    path.parent.mkdir(parents=True)
-    torch.save({k: v for k, v in vgg19(weights=None).state_dict().items()
-                if k.startswith('features.')}, path)
-    return home
-
-
 @pytest.fixture
-def plain_env(vgg_home, tmp_path, monkeypatch):
+def plain_env(vgg_file, tmp_path, monkeypatch):
     """Offline, in an empty working directory (the configs' relative paths land there)."""
     def fail(url, *args, **kwargs):
         raise urllib.error.URLError('offline (test)')
 
     monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', fail)
     monkeypatch.setattr(torch.hub, 'download_url_to_file', fail)
-    monkeypatch.setenv('TORCH_HOME', str(vgg_home))
+    monkeypatch.setenv('TORCH_HOME', str(vgg_file[0]))  # a torch hub cache with VGG19
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -89,8 +75,7 @@ def demo_data(tmp_path_factory):
 
 
 @pytest.mark.parametrize('config', DEMO_CONFIGS)
-def test_plain_mmengine_trains_every_demo_config(config, demo_data, vgg_home, monkeypatch,
-                                                 tmp_path):
+def test_plain_mmengine_trains_every_demo_config(config, demo_data, monkeypatch, tmp_path):
     """One epoch (segmentation: 16 images at batch 8) or one iteration (GANs), as a user
     of mmengine would run it, with only the length and the work dir changed."""
     monkeypatch.chdir(demo_data)

@@ -13,7 +13,6 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
-from torchvision.models import vgg19
 
 from fundus_plugins.evaluation import inception_metrics
 from fundus_plugins.evaluation.inception_metrics import fid_kid, load_inception
@@ -39,21 +38,6 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty_torch_home'))
     monkeypatch.setattr(inception_metrics, 'INCEPTION_CACHE_DIR', str(tmp_path / 'mmagic'))
     return calls
-
-
-@pytest.fixture(scope='module')
-def vgg_file(tmp_path_factory):
-    """A stand-in for vgg19-dcbb9e9d.pth: torchvision's vgg19 ``features.*`` keys (all of
-    them, beyond relu5_1 too, as in the real file), random weights, in a torch hub cache
-    (TORCH_HOME/hub/checkpoints)."""
-    home = tmp_path_factory.mktemp('torch_home')
-    path = home / 'hub' / 'checkpoints' / VGG19_FILE
-    path.parent.mkdir(parents=True)
-    torch.manual_seed(0)
-    state = {k: v for k, v in vgg19(weights=None).state_dict().items()
-             if k.startswith('features.')}
-    torch.save(state, path)
-    return home, path, state
 
 
 def _small(**kw):
