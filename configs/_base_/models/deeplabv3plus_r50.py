@@ -1,6 +1,6 @@
 # DeepLabV3+ on a ResNet-50 (V1c) backbone, trained from scratch (no weights can be
 # downloaded; set model.pretrained / init_cfg to a local file to start from one).
-# Losses as the U-Net's; num_classes follows from lesion_classes.
+# Losses as the U-Net's; num_classes is set by the configs that use it (_base_.num_classes).
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='EncoderDecoder',

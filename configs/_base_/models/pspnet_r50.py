@@ -1,5 +1,6 @@
 # PSPNet on a ResNet-50 (V1c) backbone, trained from scratch (no weights can be
-# downloaded). Losses as the U-Net's; num_classes follows from lesion_classes.
+# downloaded). Losses as the U-Net's; num_classes is set by the configs that use it
+# (_base_.num_classes).
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='EncoderDecoder',

@@ -1,7 +1,7 @@
 # U-Net (mmseg's UNet backbone, 5 stages, base 64) with an FCN head: the paper's
-# segmentation model. BN, not SyncBN, so that it runs on one device too; num_classes
-# follows from the config's lesion_classes (filled in by the tools). Loss: cross-entropy
-# plus a per-class Dice (ClassDiceLoss), so that small lesion classes count.
+# segmentation model. BN, not SyncBN, so that it runs on one device too; num_classes is
+# set by the configs that pair it with a data config (_base_.num_classes). Loss:
+# cross-entropy plus a per-class Dice (ClassDiceLoss), so that small lesion classes count.
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='EncoderDecoder',
