@@ -48,7 +48,6 @@ def resolve_precision(precision: str) -> str:
 def PrecisionOptimWrapper(precision: str = 'auto', **kwargs) -> OptimWrapper:  # noqa: N802
     """An mmengine optimizer wrapper for ``precision`` (see the module docstring); the
     other arguments are ``OptimWrapper``'s (``optimizer``, ``clip_grad``, ...)."""
-    kwargs.pop('type', None)
     resolved = resolve_precision(precision)
     if resolved == 'fp32':
         return OptimWrapper(**kwargs)
