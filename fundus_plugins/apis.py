@@ -49,7 +49,7 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
     saved by a single process or by distributed training."""
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
-    if cfg.model.get('type') == 'SPADEGAN':
+    if cfg.model.get('type') in ('SPADEGAN', 'SPADEInpaintGAN'):
         # Inference needs no perceptual loss: do not ask for the VGG weights.
         cfg = cfg.copy()
         cfg.model = dict(cfg.model, loss_config=dict(cfg.model.get('loss_config') or {},

@@ -59,13 +59,13 @@ HEAD = '*Head'
 #: Top-level key -> the (component types, field) pairs a config writes it into.
 RUN_SETTINGS = {
     'lesion_classes': [({'FundusDataset', 'FundusSegDataset', 'LabelACGAN', 'LabelMapMetric',
-                         'SPADEGAN'}, 'classes')],
+                         'SPADEGAN', 'SPADEInpaintGAN'}, 'classes')],
     'data_root': [({'FundusDataset', 'FundusSegDataset'}, 'data_root'),
                   ({'LabelMapMetric'}, 'real_root')],
     'image_size': [({'ResizeFundus'}, 'size'), ({'SPADEGenerator'}, 'out_size')],
     'label_size': [({'ResizeFundus'}, 'size'), ({'LabelMapGenerator'}, 'out_size'),
                    ({'LabelMapDiscriminator'}, 'in_size')],
-    'vgg_weights': [({'SPADEGAN'}, 'vgg_weights')],
+    'vgg_weights': [({'SPADEGAN', 'SPADEInpaintGAN'}, 'vgg_weights')],
     # 'auto' (bf16 on a CUDA device that supports it, else fp32), 'fp32', 'bf16', 'fp16'.
     'precision': [({'PrecisionOptimWrapper'}, 'precision')],
     # The synthetic share of segmentation training sets (training split only).

@@ -232,3 +232,16 @@ def _drop_vgg_keys(module, state_dict, prefix, *args):
     dict carry its (torchvision's, frozen) weights; they are not the model's to load."""
     for key in [k for k in state_dict if k.startswith(prefix + 'features.')]:
         del state_dict[key]
+
+
+def perceptual_loss(vgg_weights: Optional[str], lambda_vgg: float) -> VGGPerceptualLoss:
+    """The VGG term of a translator whose weight is ``lambda_vgg``: off (nothing loaded)
+    when ``lambda_vgg`` is 0 or ``vgg_weights`` is None, saying so in the log (a warning
+    when the weight asks for the term but no weights are named)."""
+    if lambda_vgg == 0:
+        print_log('VGG perceptual loss is off (loss_config lambda_vgg=0)', logger='current')
+        vgg_weights = None
+    elif vgg_weights is None:
+        print_log(f'VGG perceptual loss is off (vgg_weights=None), although '
+                  f'lambda_vgg={lambda_vgg}', logger='current', level=30)
+    return VGGPerceptualLoss(vgg_weights)

@@ -41,8 +41,8 @@ from mmengine.registry import DefaultScope
 
 from ...classes import resolve_classes
 from ..data_preprocessor import FundusDataPreprocessor
-from .losses import (TORCHVISION, VGGPerceptualLoss, feature_matching_loss, hinge_d_loss,
-                     hinge_g_loss, kld_loss, pooled_l1_loss)
+from .losses import (TORCHVISION, feature_matching_loss, hinge_d_loss, hinge_g_loss, kld_loss,
+                     perceptual_loss, pooled_l1_loss)
 
 DEFAULT_LOSS = dict(lambda_feat=10.0, lambda_vgg=10.0, lambda_kld=0.05, lambda_l1=0.0,
                     l1_pool=1)
@@ -197,14 +197,7 @@ class SPADEGAN(BaseGAN):
         with DefaultScope.overwrite_default_scope('mmagic'):
             super().__init__(generator, discriminator, data_preprocessor, 1, 1, None, ema_config,
                              loss_config)
-        if lam == 0:
-            print_log('VGG perceptual loss is off (loss_config lambda_vgg=0)',
-                      logger='current')
-            vgg_weights = None
-        elif vgg_weights is None:
-            print_log(f'VGG perceptual loss is off (vgg_weights=None), although '
-                      f'lambda_vgg={lam}', logger='current', level=30)
-        self.vgg_loss = VGGPerceptualLoss(vgg_weights)
+        self.vgg_loss = perceptual_loss(vgg_weights, loss_config['lambda_vgg'])
         self.channels_last = channels_last
         self.compile_options = compile_options
         self._compiled = {}  # role -> compiled runner, built at its first use
