@@ -41,6 +41,7 @@ TASKS = {
     'spade': (('configs/spade_fundus.py', 8), ('configs/spade_fundus_demo.py', 2)),
     'unet': (('configs/seg/unet_fundus_real.py', 4), ('configs/seg/unet_fundus_demo.py', 4)),
     'acgan': (('configs/acgan_labels.py', 64), ('configs/acgan_labels_demo.py', 8)),
+    'inpaint': (('configs/inpaint_fundus.py', 4), ('configs/inpaint_fundus_demo.py', 2)),
 }
 #: variant -> (cfg options, channels-last, torch.compile); 'defaults': the config as is.
 VARIANTS = {
@@ -68,8 +69,9 @@ def available(variant: str) -> bool:
 
 def build(config, options, channels_last, compile_):
     opts = dict(options)
-    if 'spade' in config:
+    if 'spade' in config or 'inpaint' in config:
         opts['model.loss_config.lambda_vgg'] = 0.0  # no weights to fetch; VGG is timed apart
+    if 'spade' in config:
         if channels_last is not None:
             opts['model.channels_last'] = channels_last
         if compile_ is not None:
@@ -77,7 +79,7 @@ def build(config, options, channels_last, compile_):
     cfg = load_config(str(REPO / config), opts, log=lambda *a, **k: None)
     scope = cfg.get('default_scope', 'mmagic')
     model = build_model(cfg).to(DEVICE)
-    if 'spade' not in config:
+    if 'spade' not in config:  # SPADEGAN has switches of its own
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         if compile_:
@@ -108,6 +110,8 @@ def step_fn(task, cfg, model, optim, batch):
             hub.update_info('iter', i)
             model.train_step(data, optim)
         return run
+    if task == 'inpaint':
+        return inpaint_step(cfg, model, optim, batch, hub)
     if task == 'unet':
         from mmengine.structures import PixelData
         from mmseg.structures import SegDataSample
@@ -140,6 +144,27 @@ def step_fn(task, cfg, model, optim, batch):
             ds.set_gt_label(g)
             samples.append(ds)
         model.train_step(dict(inputs=dict(img=list(x)), data_samples=samples), optim)
+    return run
+
+
+def inpaint_step(cfg, model, optim, batch, hub):
+    """A training step of the inpainting translator on fundus-like random label maps: a
+    round field of view of retina, about 0.05 % of its pixels lesions of random classes
+    (holes of roughly a tenth of the field of view at 512 px and margin 8)."""
+    size, c = cfg.image_size, len(model.class_set)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing='ij')
+    fov = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (0.45 * size) ** 2
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.where(fov, 1, 0).expand(batch, size, size).clone()
+    spots = (torch.rand(batch, size, size, generator=gen) < 5e-4) & fov
+    labels[spots] = torch.randint(2, c, (int(spots.sum()),), generator=gen)
+    onehot = onehot_from_labels(labels, c).to(DEVICE)
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=gen)
+    data = dict(inputs=dict(img=list(images.to(DEVICE)), label=list(onehot)))
+
+    def run(i):
+        hub.update_info('iter', i)
+        model.train_step(data, optim)
     return run
 
 
@@ -267,6 +292,17 @@ def table(rows) -> str:
     return '\n'.join(out)
 
 
+def save(prefix, head, device, rows) -> str:
+    """The table so far; written to PREFIX.md / PREFIX.json after every row when a prefix
+    is given (a run stopped by a timeout keeps what it measured)."""
+    text = f'{head}\n\n{table(rows)}\n'
+    if prefix:
+        Path(prefix + '.md').write_text(text)
+        Path(prefix + '.json').write_text(json.dumps({'device': device, 'rows': rows},
+                                                     indent=2) + '\n')
+    return text
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--quick', action='store_true', help='demo configs, small batches')
@@ -295,6 +331,7 @@ def main(argv=None):
             rows.append(runner_overhead(config, batch, args.iters))
             print(f"runner: Runner {rows[-1]['it_s']:.2f} it/s, bare train_step "
                   f"{rows[-1]['bare_it_s']:.2f} it/s", flush=True)
+            save(args.out, head, name, rows)
             continue
         config, batch = TASKS[task][1 if args.quick else 0]
         for variant in args.variants:
@@ -308,12 +345,8 @@ def main(argv=None):
                 continue
             r = rows[-1]
             print(f"{task}: {variant}: {r['img_s']:.1f} img/s", flush=True)
-    text = f'{head}\n\n{table(rows)}\n'
-    print('\n' + text)
-    if args.out:
-        Path(args.out + '.md').write_text(text)
-        Path(args.out + '.json').write_text(json.dumps({'device': name, 'rows': rows},
-                                                       indent=2) + '\n')
+            save(args.out, head, name, rows)
+    print('\n' + save(args.out, head, name, rows))
     return 0
 
 
