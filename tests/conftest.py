@@ -189,3 +189,32 @@ def vgg_file(tmp_path_factory):
              if k.startswith('features.')}
     torch.save(state, path)
     return home, path, state
+
+
+INPAINT_ITERS = 4
+#: The inpainting demo config, tinier (64 px, a few channels), for INPAINT_ITERS iterations.
+INPAINT_TINY = {
+    'image_size': 64, 'model.generator.ngf': 4, 'model.generator.max_channels': 16,
+    'model.generator.spade_hidden': 8, 'model.discriminator.ndf': 4,
+    'model.loss_config.d_context': 8, 'train_dataloader.batch_size': 3,
+    'train_cfg.max_iters': INPAINT_ITERS, 'default_hooks.logger.interval': 1,
+    'default_hooks.checkpoint.interval': 2,
+    'custom_hooks': [dict(type='InpaintGridHook', interval=INPAINT_ITERS, num_samples=4)]}
+
+
+@pytest.fixture(scope='session')
+def inpaint_trained(tmp_path_factory):
+    """INPAINT_ITERS iterations of a tiny inpainting demo config on a 64 px phantom of 12:
+    (phantom root, work dir, config, runner, options); do not modify."""
+    from fundus_plugins.checkpoint import mmengine_checkpoint_globals
+    from fundus_plugins.config import build_runner, load_config
+    from fundus_plugins.phantom import write_phantom_dataset
+    root = tmp_path_factory.mktemp('ph')
+    write_phantom_dataset(root, num=12, size=64, seed=2, progress=False)
+    work = tmp_path_factory.mktemp('inpaint')
+    options = dict(INPAINT_TINY, data_root=str(root))
+    cfg = load_config(str(REPO / 'configs/inpaint_fundus_demo.py'), options, work_dir=work)
+    runner = build_runner(cfg)
+    with mmengine_checkpoint_globals():
+        runner.train()
+    return root, work, cfg, runner, options

@@ -20,7 +20,7 @@ from fundus_plugins.models.inpaint import (LesionHoles, SPADEInpaintGAN,
 from fundus_plugins.models.inpaint.inpaint_gan import hole_l1_loss, region_hinge_d_loss
 from fundus_plugins.models.spade import onehot_from_labels
 
-from conftest import REPO
+from conftest import INPAINT_ITERS, REPO
 
 CLASSES = ['OD', 'MA', 'HE', 'EX', 'SE']
 CS = ClassSet(CLASSES)  # BG RET OD MA HE EX SE: 0..6
@@ -248,28 +248,7 @@ def test_training_steps_log_every_term_and_share_the_holes():
 
 
 # ------------------------------------------------------------------------------------
-ITERS = 4
-TINY = {'image_size': 64, 'model.generator.ngf': 4, 'model.generator.max_channels': 16,
-        'model.generator.spade_hidden': 8, 'model.discriminator.ndf': 4,
-        'model.loss_config.d_context': 8, 'train_dataloader.batch_size': 3,
-        'train_cfg.max_iters': ITERS, 'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 2,
-        'custom_hooks': [dict(type='InpaintGridHook', interval=ITERS, num_samples=4)]}
-
-
-@pytest.fixture(scope='module')
-def inpaint_trained(tmp_path_factory):
-    """4 iterations of a tiny version of the demo config on a 64 px phantom of 12."""
-    from fundus_plugins.phantom import write_phantom_dataset
-    root = tmp_path_factory.mktemp('ph')
-    write_phantom_dataset(root, num=12, size=64, seed=2, progress=False)
-    work = tmp_path_factory.mktemp('inpaint')
-    options = dict(TINY, data_root=str(root))
-    cfg = load_config(str(REPO / 'configs/inpaint_fundus_demo.py'), options, work_dir=work)
-    runner = build_runner(cfg)
-    with mmengine_checkpoint_globals():
-        runner.train()
-    return root, work, cfg, runner, options
+ITERS = INPAINT_ITERS
 
 
 def test_demo_config_trains_with_finite_losses_and_updates(inpaint_trained):
