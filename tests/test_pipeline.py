@@ -125,3 +125,55 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
     # Everything done: a second run skips all six stages.
     assert run_pipeline.main([str(config)]) == 0
     assert capsys.readouterr().out.count('skipped') == 6
+
+
+MICRO_BOTH = MICRO + """
+images = dict(max_iters=2, mode=['full', 'inpaint'],
+              inpaint=dict(max_iters=2, cfg_options={{'train_dataloader.batch_size': 2}}))
+segmentation = dict(fractions=[0, 0.5], max_epochs=1, protocols=['fixed_epochs'])
+"""
+
+
+def test_pipeline_in_both_image_modes_on_a_micro_config(tmp_path):
+    """images.mode ['full', 'inpaint'] (the demo_inpaint config, micro): the same sampled
+    maps give whole synthetic images and lesions painted into the real healthy training
+    images, the ablation runs on each (the real-only run once), and the report sets them
+    side by side with the inpainting's figure, label consistency and seams."""
+    config = tmp_path / 'micro.py'
+    work = tmp_path / 'work'
+    config.write_text(MICRO_BOTH.format(repo=REPO, work=work).replace(
+        "configs/pipeline/demo.py", "configs/pipeline/demo_inpaint.py"))
+    assert run_pipeline.main([str(config)]) == 0
+    full, inpainted = read_meta(work / 'synthetic'), read_meta(work / 'synthetic_inpaint')
+    assert len(inpainted) == len(full) == 30
+    # The same maps, grade for grade.
+    assert sorted((r.name, r.grade) for r in full) == \
+        sorted((r.name.split('_on_')[0], r.grade) for r in inpainted)
+    healthy = {r.name for r in read_meta(work / 'real') if r.grade == 0 and r.split == 'train'}
+    assert {n.split('_on_')[1] for n in (r.name for r in inpainted)} <= healthy
+    seg_full, seg_inp = work / 'segmentation', work / 'segmentation' / 'inpaint' / 'fixed_epochs'
+    assert (seg_inp / 'results.csv').is_file()
+    real_only = 'p00_s0/metrics.json'
+    assert (seg_inp / real_only).read_text() == (seg_full / real_only).read_text()
+    report = (work / 'report.md').read_text()
+    for part in ('report/figure1.png', 'report/inpaint_grid.png', 'Images (inpainting)',
+                 'Whole-image synthesis beside inpainting', 'seam', 'Label consistency',
+                 'report/results_inpaint.png'):
+        assert part in report, part
+    assert (work / 'report' / 'inpaint_grid.png').is_file()
+    seams = json.loads((work / 'report' / 'quality_inpaint.json').read_text())['seams']
+    # (a label ACGAN trained for 2 iterations may place no lesion: empty holes count apart)
+    assert seams['images'] + seams['empty_holes'] == 30
+
+
+def test_a_wrong_images_mode_fails_before_anything_runs(tmp_path):
+    config = tmp_path / 'micro.py'
+    work = tmp_path / 'work'
+    config.write_text(MICRO.format(repo=REPO, work=work) + "images = dict(mode='both')\n")
+    with pytest.raises(ValueError, match='images.mode'):
+        run_pipeline.main([str(config)])
+    config.write_text(MICRO.format(repo=REPO, work=work)
+                      + "images = dict(mode='inpaint', inpaint=None)\n")
+    with pytest.raises(ValueError, match='images.inpaint.config'):
+        run_pipeline.main([str(config)])
+    assert not (work / '.stages').exists()

@@ -22,7 +22,12 @@ grades = dict(seed=0, size=256)
 # training count before anything trains (the paper: 2214 for 738 real; IDRiD + FGADR
 # without its exclusion list give about 1,540 real, so about 4,600 for 75 %).
 labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0)
-images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, device='cuda')
+# mode: 'full' (SPADE translates the maps into whole photographs, the paper), 'inpaint'
+# (the maps' lesions painted into real healthy training images by the inpainting
+# translator, configs/inpaint_fundus.py; beyond the paper), or ['full', 'inpaint']: both,
+# side by side in the report at the same synthetic counts.
+images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, device='cuda',
+              mode='full', inpaint=dict(config='configs/inpaint_fundus.py', seed=0))
 segmentation = dict(config='configs/seg/unet_fundus_real.py',
                     fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2])
 report = dict(examples_per_grade=2, inception_path='auto',

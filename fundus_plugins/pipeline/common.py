@@ -22,7 +22,45 @@ def model_options(ctx, extra=None) -> dict:
 PROTOCOLS = ('fixed_epochs', 'equal_updates')
 
 
-def protocol_dir(ctx, protocol: str) -> Path:
+#: How the images stage makes synthetic images: ``full`` translates the sampled label maps
+#: into whole photographs (SPADE, the paper); ``inpaint`` places their lesions on real
+#: healthy training images and paints only those (the inpainting translator).
+IMAGE_MODES = ('full', 'inpaint')
+
+
+def image_modes(cfg) -> list:
+    """The pipeline's ``images.mode`` as a list (:func:`section_modes`)."""
+    return section_modes(cfg.images)
+
+
+def section_modes(images) -> list:
+    """An ``images`` section's ``mode`` as a list: ``'full'`` (the default),
+    ``'inpaint'``, or both (``['full', 'inpaint']``, in that order); anything else is an
+    error naming the key."""
+    mode = images.get('mode', 'full')
+    modes = [mode] if isinstance(mode, str) else list(mode or [])
+    bad = [m for m in modes if m not in IMAGE_MODES]
+    if bad or not modes or len(set(modes)) != len(modes):
+        raise ValueError(f'pipeline images.mode: {mode!r}; expected one of {list(IMAGE_MODES)} '
+                         f'or a list of them (each once)')
+    if 'inpaint' in modes and not (images.get('inpaint') or {}).get('config'):
+        raise ValueError("pipeline images.mode includes 'inpaint' but images.inpaint.config "
+                         "is not set (e.g. images.inpaint=dict(config="
+                         "'configs/inpaint_fundus_demo.py'))")
+    return [m for m in IMAGE_MODES if m in modes]
+
+
+def synthetic_dir(ctx, mode: str = 'full') -> Path:
+    """Where the images stage writes the synthetic pairs of ``mode``."""
+    return ctx.path('synthetic') if mode == 'full' else ctx.path(f'synthetic_{mode}')
+
+
+def protocol_dir(ctx, protocol: str, mode: str = 'full') -> Path:
+    """Where the segmentation runs of ``protocol`` on ``mode``'s synthetic pairs live:
+    segmentation/ (the paper's protocol, whole-image synthesis), segmentation/<protocol>/,
+    and segmentation/<mode>/<protocol>/ for the other modes."""
+    if mode != 'full':
+        return ctx.path('segmentation', mode, protocol)
     return ctx.path('segmentation') if protocol == 'fixed_epochs' else \
         ctx.path('segmentation', protocol)
 

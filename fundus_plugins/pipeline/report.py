@@ -15,10 +15,13 @@ from ..checkpoint import find_resume_checkpoint
 from ..config import load_config
 from ..datasets.layout import image_path, label_path, read_classes, read_meta
 from ..evaluation.synthetic_quality import format_quality, measure_synthetic
-from ..segmentation.ablation import (KIND_TITLES, format_table, load_results, per_class_table,
-                                     run_name, side_by_side, summarize)
+from ..evaluation.seam import format_seams, measure_seams
+from ..segmentation.ablation import (KIND_TITLES, format_table, load_results,
+                                     modes_side_by_side, per_class_table, run_name,
+                                     side_by_side, summarize)
 from ..visualization import save_rgb, tile_grid
-from .common import PROTOCOLS, model_options, paper_counts_note, protocol_dir
+from .common import (PROTOCOLS, image_modes, model_options, paper_counts_note, protocol_dir,
+                     synthetic_dir)
 
 
 def _versions() -> dict:
@@ -55,31 +58,51 @@ def figure(synthetic: Path, out: Path, per_grade: int = 2) -> Path:
                                    row_titles=titles, pad=3, classes=classes))
 
 
+MODE_TITLES = {'full': 'whole-image synthesis (SPADE)',
+               'inpaint': 'lesions inpainted into real healthy images'}
+
+
 def run_report(ctx) -> dict:
     sec, work = ctx.section, ctx.work
     assets = ctx.path('report')
     assets.mkdir(parents=True, exist_ok=True)
+    modes = image_modes(ctx.cfg)
     ctx.step('figure: label maps and images per grade', 3)
-    figure(ctx.path('synthetic'), assets / 'figure1.png', sec.get('examples_per_grade', 2))
+    if 'full' in modes:
+        figure(synthetic_dir(ctx, 'full'), assets / 'figure1.png',
+               sec.get('examples_per_grade', 2))
+    if 'inpaint' in modes:
+        shutil.copy(synthetic_dir(ctx, 'inpaint') / 'grid.png', assets / 'inpaint_grid.png')
     seg = ctx.cfg.segmentation
     protocols = list(seg.get('protocols', PROTOCOLS))
-    shutil.copy(protocol_dir(ctx, protocols[0]) / 'results.png', assets / 'results.png')
+    for mode in modes:
+        shutil.copy(protocol_dir(ctx, protocols[0], mode) / 'results.png',
+                    assets / ('results.png' if mode == 'full' else f'results_{mode}.png'))
     shutil.copy(ctx.path('labels', 'grid.png'), assets / 'label_maps.png')
 
-    ctx.step('image metrics: label consistency and FID / KID', 3)
+    ctx.step('image metrics: label consistency, FID / KID (and seams of inpainting)', 3)
     seed0 = list(seg.get('seeds', [0]))[0]
-    real_run = protocol_dir(ctx, protocols[0]) / run_name(0.0, seed0)
-    quality_md = '(no real-only segmentation run: add fraction 0 to see label consistency)'
-    quality = None
-    if (real_run / 'metrics.json').is_file():
-        seg_cfg = load_config(seg.config, model_options(
-            ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
-        quality = measure_synthetic(seg_cfg, find_resume_checkpoint(real_run, log=ctx.log),
-                                    str(ctx.path('synthetic')), str(ctx.path('real')),
-                                    sec.get('inception_path'), sec.get('device', 'cpu'),
-                                    progress=False)
-        quality_md = format_quality(quality)
-        (assets / 'quality.json').write_text(json.dumps(quality, indent=2) + '\n')
+    real_run = protocol_dir(ctx, protocols[0], modes[0]) / run_name(0.0, seed0)
+    quality, quality_md = {}, {}
+    for mode in modes:
+        quality_md[mode] = ('(no real-only segmentation run: add fraction 0 to see label '
+                            'consistency)')
+        if (real_run / 'metrics.json').is_file():
+            seg_cfg = load_config(seg.config, model_options(
+                ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
+            quality[mode] = measure_synthetic(
+                seg_cfg, find_resume_checkpoint(real_run, log=ctx.log),
+                str(synthetic_dir(ctx, mode)), str(ctx.path('real')),
+                sec.get('inception_path'), sec.get('device', 'cpu'), progress=False)
+            quality_md[mode] = format_quality(quality[mode])
+        if mode == 'inpaint':
+            seams = measure_seams(synthetic_dir(ctx, 'inpaint'), ctx.path('real'),
+                                  progress=False)
+            quality.setdefault(mode, {})['seams'] = seams
+            quality_md[mode] += '\n\n' + format_seams(seams)
+        name = 'quality.json' if mode == 'full' else f'quality_{mode}.json'
+        if quality.get(mode):
+            (assets / name).write_text(json.dumps(quality[mode], indent=2) + '\n')
 
     ctx.step('writing report.md', 3)
     walls = []
@@ -91,21 +114,49 @@ def run_report(ctx) -> dict:
     grades_md = (ctx.path('real', 'grades.md')).read_text().strip()
     lines = [
         '# Synthetic fundus data: what is it worth?', '',
-        f'Pipeline config: `{ctx.cfg.filename}`; work dir `{work}`.', '',
-        '## Figure: sampled label maps and their translated images, one column per grade',
-        '', '![figure](report/figure1.png)', '',
+        f'Pipeline config: `{ctx.cfg.filename}`; work dir `{work}`. Synthetic images: '
+        + ' and '.join(MODE_TITLES[m] for m in modes) + '.', '']
+    if 'full' in modes:
+        lines += ['## Figure: sampled label maps and their translated images, one column per '
+                  'grade', '', '![figure](report/figure1.png)', '']
+    if 'inpaint' in modes:
+        lines += ['## Figure: lesions painted into real healthy images, one column per grade',
+                  '', 'Rows: the healthy training image, the sampled map placed on it (its '
+                  'own disc and field of view), the inpainted result, and the painted '
+                  "region's edge.", '', '![inpainting](report/inpaint_grid.png)', '']
+    lines += [
         '## Data', '', (ctx.path('data', 'summary.md')).read_text().strip(), '',
         '### Grades of ungraded images', '', grades_md, '',
         '## Label maps (label ACGAN)', '',
         f'Configuration `{ctx.cfg.labels.config}`. Sampled maps: '
         '![label maps](report/label_maps.png)', '',
-        (ctx.path('labels', 'analysis.md')).read_text().strip(), '',
-        '## Images (SPADE)', '', f'Configuration `{ctx.cfg.images.config}`.', '',
-        quality_md.strip(), '',
-        '## Segmentation with synthetic data (Table 1(c))', '',
-        f'Configuration `{seg.config}`; held-out test split: real images only.', '',
-        segmentation_section(ctx, protocols, protocol_dir, seed0).strip(), '',
-        '![results](report/results.png)', '',
+        (ctx.path('labels', 'analysis.md')).read_text().strip(), '']
+    if 'full' in modes:
+        lines += ['## Images (SPADE)', '', f'Configuration `{ctx.cfg.images.config}`.', '',
+                  quality_md['full'].strip(), '']
+    if 'inpaint' in modes:
+        lines += ['## Images (inpainting)', '',
+                  f'Configuration `{ctx.cfg.images.inpaint.config}`; the lesions of the same '
+                  'sampled maps, painted into real healthy (grade-0) training images.', '',
+                  quality_md['inpaint'].strip(), '']
+    lines += ['## Segmentation with synthetic data (Table 1(c))', '',
+              f'Configuration `{seg.config}`; held-out test split: real images only.', '']
+    if len(modes) > 1:
+        rows = {m: summarize(load_results(protocol_dir(ctx, protocols[0], m)))
+                for m in modes}
+        lines += [f'### Whole-image synthesis beside inpainting ('
+                  f'{protocols[0].replace("_", " ")}; lesion F1, %)', '',
+                  modes_side_by_side(rows, MODE_TITLES).strip(), '',
+                  'Both modes use the same sampled label maps at the same counts; the '
+                  'real-only row is one run, shared.', '']
+    for mode in modes:
+        if len(modes) > 1:
+            lines += [f'### {MODE_TITLES[mode].capitalize()}', '']
+        lines += [segmentation_section(ctx, protocols, lambda c, p: protocol_dir(c, p, mode),
+                                       seed0).strip(), '',
+                  '![results](report/results.png)' if mode == 'full'
+                  else f'![results](report/results_{mode}.png)', '']
+    lines += [
         '## Run', '',
         '| stage | wall time |', '|---|---|',
     ]
@@ -116,11 +167,14 @@ def run_report(ctx) -> dict:
               '<details><summary>Pipeline config</summary>', '', '```python',
               ctx.cfg.pretty_text.strip(), '```', '</details>', '']
     ctx.path('report.md').write_text('\n'.join(lines))
-    res = {'wall_s': dict(walls), 'versions': versions}
-    if quality:
-        lc = quality['label_consistency']['synthetic']
-        res['label_consistency_f1'] = {c: v['f1'] for c, v in lc.items()
-                                       if not np.isnan(v['f1'])}
+    res = {'wall_s': dict(walls), 'versions': versions, 'modes': modes}
+    for mode, q in quality.items():
+        key = 'label_consistency_f1' if mode == 'full' else f'label_consistency_f1_{mode}'
+        if 'label_consistency' in q:
+            lc = q['label_consistency']['synthetic']
+            res[key] = {c: v['f1'] for c, v in lc.items() if not np.isnan(v['f1'])}
+        if 'seams' in q:
+            res['seam_ratio'] = q['seams']['seam_ratio']
     return res
 
 

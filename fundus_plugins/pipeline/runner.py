@@ -30,6 +30,8 @@ class Stage:
     run: Callable                   # run(ctx) -> dict of results (saved in its state)
     estimate: Callable              # estimate(cfg) -> seconds (rough, CPU demo scale)
     files: Callable = lambda section: []  # config files whose contents matter
+    # the outputs a finished run leaves with this pipeline config (default: all of them)
+    made: Optional[Callable] = None
 
 
 def _jsonable(obj):
@@ -96,7 +98,8 @@ class PipelineRunner:
         return h.hexdigest()[:16]
 
     def _outputs_present(self, stage: Stage) -> bool:
-        return all((self.work / o).exists() for o in stage.outputs)
+        made = stage.outputs if stage.made is None else stage.made(self.cfg)
+        return all((self.work / o).exists() for o in made)
 
     def _clear(self, stage: Stage) -> None:
         for o in stage.outputs:

@@ -8,7 +8,11 @@ Work-dir layout (one folder per stage output):
     labels/         sampled label maps, N per grade, at the image size; analysis.md
     translator/     SPADE training
     synthetic/      the translated synthetic pairs (prepared layout)
-    segmentation/   the synthetic-fraction ablation (results.csv / .md / .png)
+    inpaint_translator/, synthetic_inpaint/
+                    with images.mode 'inpaint': the inpainting translator and the sampled
+                    maps' lesions painted into real healthy training images
+    segmentation/   the synthetic-fraction ablation (results.csv / .md / .png);
+                    segmentation/inpaint/<protocol>/ for the inpainted pairs
     report.md, report/   the report and its pictures
 """
 from __future__ import annotations
@@ -33,11 +37,13 @@ from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
 from ..evaluation.grades import predict_grades
 from ..evaluation.label_stats import (MapSet, bg_inside_fov_share, compare, format_report,
                                       load_maps)
+from ..inpaint import inpaint_lesion_maps, label_map_items
 from ..phantom import write_phantom_dataset
 from ..segmentation.ablation import run_ablation, run_name
 from ..segmentation.dataset import synthetic_count
 from ..visualization import preview_dataset
-from .common import PROTOCOLS, model_options, protocol_dir
+from .common import (PROTOCOLS, image_modes, model_options, protocol_dir, section_modes,
+                     synthetic_dir)
 from .report import estimate_report, run_report
 from .runner import Stage
 
@@ -261,27 +267,66 @@ def estimate_labels(cfg) -> float:
 
 # ---------------------------------------------------------------------------- 4 images
 def run_images(ctx) -> dict:
+    """Each of ``images.mode``: ``full`` trains SPADE on the real training pairs and
+    translates the sampled label maps into synthetic/; ``inpaint`` trains the inpainting
+    translator (``images.inpaint``) on them and paints the same maps' lesions into real
+    healthy training images, into synthetic_inpaint/ (the same count and grades, so the
+    two modes are compared at the same synthetic counts)."""
     sec = ctx.section
-    ctx.step(f'training the SPADE translator ({sec.config})', 2)
-    opts = dict(sec.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
-    ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts,
-                  desc='SPADE')
-    model = init_model(load_config(sec.config, model_options(ctx, opts)), ckpt,
-                       sec.get('device', 'cpu'))
-    ctx.step('translating the sampled label maps', 2)
-    rows = translate_layout(model, ctx.path('labels'), ctx.path('synthetic'),
-                            sec.get('batch_size', 'auto'), sec.get('amp', False), overwrite=True,
-                            workers=sec.get('workers', 'auto'),
-                            writers=sec.get('writers', 'auto'))
-    return {'checkpoint': ckpt, 'images': len(rows)}
+    modes = image_modes(ctx.cfg)
+    steps = 2 * len(modes)
+    result = {'modes': modes}
+    if 'full' in modes:
+        ctx.step(f'training the SPADE translator ({sec.config})', steps)
+        opts = dict(sec.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
+        ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts,
+                      desc='SPADE')
+        model = init_model(load_config(sec.config, model_options(ctx, opts)), ckpt,
+                           sec.get('device', 'cpu'))
+        ctx.step('translating the sampled label maps', steps)
+        rows = translate_layout(model, ctx.path('labels'), synthetic_dir(ctx, 'full'),
+                                sec.get('batch_size', 'auto'), sec.get('amp', False),
+                                overwrite=True, workers=sec.get('workers', 'auto'),
+                                writers=sec.get('writers', 'auto'))
+        result.update(checkpoint=ckpt, images=len(rows))
+    if 'inpaint' in modes:
+        inp = sec.inpaint
+        ctx.step(f'training the inpainting translator ({inp.config})', steps)
+        opts = dict(inp.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
+        ckpt = _train(ctx, inp.config, ctx.path('inpaint_translator'), inp.get('max_iters'),
+                      opts, desc='inpainting')
+        model = init_model(load_config(inp.config, model_options(ctx, opts)), ckpt,
+                           sec.get('device', 'cpu'))
+        ctx.step('painting the sampled maps\' lesions into healthy training images', steps)
+        res = inpaint_lesion_maps(model, label_map_items(ctx.path('labels'), model.class_set),
+                                  ctx.path('real'), synthetic_dir(ctx, 'inpaint'),
+                                  ctx.cfg.image_size, inp.get('seed', 0), 'train',
+                                  sec.get('batch_size', 'auto'), overwrite=True,
+                                  progress=False)
+        ctx.log(f'  {len(res.rows)} inpainted images on {res.healthy} healthy training '
+                f'images; {res.empty} placed no lesion (grade-0 maps and the like: their '
+                f'healthy image is used as it is)')
+        result.update(inpaint_checkpoint=ckpt, inpaint_images=len(res.rows),
+                      inpaint_empty=res.empty, healthy_images=res.healthy)
+    return result
 
 
 def estimate_images(cfg) -> float:
-    return 20 + cfg.images.get('max_iters', 800) * 0.65 + 5 * cfg.labels.num_per_grade / 15
+    modes = image_modes(cfg)
+    seconds = 20.0
+    if 'full' in modes:
+        seconds += cfg.images.get('max_iters', 800) * 0.65 + 5 * cfg.labels.num_per_grade / 15
+    if 'inpaint' in modes:
+        inp = cfg.images.inpaint
+        seconds += 20 + inp.get('max_iters', 600) * 0.6 + 5 * cfg.labels.num_per_grade / 40
+    return seconds
 
 
 # ---------------------------------------------------------------------------- 5 segmentation
 def run_segmentation(ctx) -> dict:
+    """The ablation for each protocol and each images mode (synthetic/ and, with
+    ``inpaint``, synthetic_inpaint/); the real-only run is the same everywhere and is
+    trained once."""
     sec = ctx.section
     fractions = list(sec.get('fractions', [0, 0.25, 0.5, 0.75]))
     seeds = list(sec.get('seeds', [0]))
@@ -290,24 +335,33 @@ def run_segmentation(ctx) -> dict:
     if bad or not protocols:
         raise ValueError(f'segmentation.protocols: {bad or protocols}; expected some of '
                          f'{list(PROTOCOLS)}')
-    opts = model_options(ctx, sec.get('cfg_options'))
-    opts.update(synthetic_root=str(ctx.path('synthetic')), image_size=ctx.cfg.image_size)
-    for k, protocol in enumerate(protocols, 1):
-        ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}, '
-                 f'{protocol.replace("_", " ")}', len(protocols))
-        work = protocol_dir(ctx, protocol)
-        if protocol == 'equal_updates' and 'fixed_epochs' in protocols:
-            # The real-only run is the same under both protocols: reuse it.
-            for seed in seeds:
-                src = protocol_dir(ctx, 'fixed_epochs') / run_name(0.0, seed) / 'metrics.json'
-                dst = work / run_name(0.0, seed) / 'metrics.json'
-                if 0.0 in [float(f) for f in fractions] and src.is_file() and not dst.exists():
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(src, dst)
-        run_ablation(sec.config, str(work), fractions, seeds, opts, log=ctx.log,
-                     max_epochs=sec.get('max_epochs'),
-                     equal_updates=protocol == 'equal_updates', quiet=True)
-    return {'runs': len(fractions) * len(seeds) * len(protocols), 'protocols': protocols}
+    modes = image_modes(ctx.cfg)
+    first = protocol_dir(ctx, protocols[0], modes[0])
+    k = 0
+    for mode in modes:
+        opts = model_options(ctx, sec.get('cfg_options'))
+        opts.update(synthetic_root=str(synthetic_dir(ctx, mode)),
+                    image_size=ctx.cfg.image_size)
+        for protocol in protocols:
+            k += 1
+            ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}, '
+                     f'{protocol.replace("_", " ")}'
+                     + ('' if modes == ['full'] else f', {mode} synthesis'),
+                     len(protocols) * len(modes))
+            work = protocol_dir(ctx, protocol, mode)
+            if work != first and 0.0 in [float(f) for f in fractions]:
+                # The real-only run is the same under every protocol and mode: reuse it.
+                for seed in seeds:
+                    src = first / run_name(0.0, seed) / 'metrics.json'
+                    dst = work / run_name(0.0, seed) / 'metrics.json'
+                    if src.is_file() and not dst.exists():
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(src, dst)
+            run_ablation(sec.config, str(work), fractions, seeds, opts, log=ctx.log,
+                         max_epochs=sec.get('max_epochs'),
+                         equal_updates=protocol == 'equal_updates', quiet=True)
+    return {'runs': len(fractions) * len(seeds) * len(protocols) * len(modes),
+            'protocols': protocols, 'modes': modes}
 
 
 def estimate_segmentation(cfg) -> float:
@@ -321,7 +375,10 @@ def estimate_segmentation(cfg) -> float:
         images += sum(n_real / (1 - f) for f in fractions)
     if 'equal_updates' in protocols:
         images += sum(n_real for f in fractions if f > 0 or 'fixed_epochs' not in protocols)
-    runs = len(fractions) * len(protocols)
+    modes = len(image_modes(cfg))
+    if modes > 1:  # the real-only run is shared
+        images = modes * images - (modes - 1) * (n_real if 0 in fractions else 0)
+    runs = len(fractions) * len(protocols) * modes
     return len(sec.get('seeds', [0])) * (images * epochs / 22.0 + 12 * runs)
 
 
@@ -334,9 +391,16 @@ def build_stages() -> list:
         Stage('labels', 'label ACGAN: train, sample N maps per grade, compare',
               ['label_gan', 'labels'], run_labels, estimate_labels,
               lambda sec: [sec.config]),
-        Stage('images', 'SPADE: train on real pairs, translate the sampled maps',
-              ['translator', 'synthetic'], run_images, estimate_images,
-              lambda sec: [sec.config]),
+        Stage('images', 'SPADE: train on real pairs, translate the sampled maps (and / or '
+              'paint their lesions into healthy images)',
+              ['translator', 'synthetic', 'inpaint_translator', 'synthetic_inpaint'],
+              run_images, estimate_images,
+              lambda sec: [sec.config] + ([sec.inpaint.config]
+                                          if 'inpaint' in section_modes(sec) else []),
+              lambda cfg: [out for mode, outs in (('full', ['translator', 'synthetic']),
+                                                  ('inpaint', ['inpaint_translator',
+                                                               'synthetic_inpaint']))
+                           if mode in image_modes(cfg) for out in outs]),
         Stage('segmentation', 'segmentation at each synthetic fraction, with seeds',
               ['segmentation'], run_segmentation, estimate_segmentation,
               lambda sec: [sec.config]),

@@ -192,6 +192,28 @@ def side_by_side(fixed: Sequence[dict], equal: Sequence[dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def modes_side_by_side(rows: dict, titles: Optional[dict] = None) -> str:
+    """One markdown table: per fraction, the lesion F1 of each measure for each way of
+    making the synthetic images (``rows``: mode -> rows of :func:`summarize`, in column
+    order; ``titles``: mode -> its name in the header)."""
+    modes = list(rows)
+    titles = titles or {}
+    by_mode = {m: {r['fraction']: r for r in rows[m]} for m in modes}
+    fractions = sorted({f for m in modes for f in by_mode[m]})
+    head = ['synthetic fraction', 'real + synthetic']
+    for kind in KINDS:
+        head += [f'{kind} F1, {titles.get(m, m)}' for m in modes]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for f in fractions:
+        some = next(by_mode[m][f] for m in modes if f in by_mode[m])
+        cells = [f'{f * 100:.0f} %', f"{some['num_real']} + {some['num_synthetic']}"]
+        for kind in KINDS:
+            cells += [_pm(by_mode[m][f], kind, 'f1') if f in by_mode[m] else '-'
+                      for m in modes]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def per_class_table(metrics: dict, classes: Sequence[str]) -> str:
     """Per class F1 of the three measures and the test images each was scored on, for
     one run's metrics (the paper's measure applied to the class alone)."""
