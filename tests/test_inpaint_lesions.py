@@ -4,6 +4,7 @@ the hole every output pixel is the healthy image's; the composite label keeps th
 image's disc and field of view; no lesion lies outside the field of view; the output is
 seeded, written whole, and refuses what it cannot use."""
 import csv
+import json
 import importlib.util
 import shutil
 
@@ -173,3 +174,24 @@ def test_refusals_name_what_was_wrong(trained, tmp_path, capsys):
         tool.main([config, ckpt, '--healthy', str(root), '--out', str(tmp_path / 'kept'),
                    '--real-lesions', str(root), '--num-per-grade', '1'])
     assert (tmp_path / 'kept' / 'note.txt').read_text() == 'mine'
+
+
+def test_measure_synthetic_adds_the_seams_of_an_inpainted_root(trained, real_out,
+                                                                seg_trained, tmp_path):
+    spec = importlib.util.spec_from_file_location('measure_synthetic',
+                                                  REPO / 'tools/measure_synthetic.py')
+    measure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(measure)
+    config, ckpt, _ = seg_trained
+    out = tmp_path / 'q'
+    assert measure.main([str(config), str(ckpt), '--synthetic', str(real_out), '--real',
+                         str(trained[0]), '--out', str(out), '--no-progress']) == 0
+    result = json.loads((tmp_path / 'q.json').read_text())
+    assert result['seams']['images'] + result['seams']['empty_holes'] == 8
+    assert result['seams']['seam_ratio'] > 0
+    assert 'Seams at the edge' in (tmp_path / 'q.md').read_text()
+    # --healthy with a root that is not inpainted is refused.
+    with pytest.raises(SystemExit, match='inpaint.csv'):
+        measure.main([str(config), str(ckpt), '--synthetic', str(trained[0]), '--real',
+                      str(trained[0]), '--healthy', str(trained[0]), '--out', str(out),
+                      '--no-progress'])

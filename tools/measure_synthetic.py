@@ -3,7 +3,7 @@
 
     python tools/measure_synthetic.py SEG_CONFIG SEG_CHECKPOINT \\
         --synthetic DIR --real ROOT [--inception auto | inception-2015-12-05.pt] \\
-        [--no-progress]
+        [--healthy ROOT] [--no-progress]
 
 SEG_CONFIG / SEG_CHECKPOINT: a segmentation model trained on real images only (e.g.
 configs/seg/unet_fundus_demo.py). It segments the synthetic images; per-class precision,
@@ -12,8 +12,10 @@ same model's scores on the real test split (the ceiling). FID and KID against th
 test images need StyleGAN's TorchScript Inception (--inception, or `inception_path` in
 the seg config): a local file, or 'auto' for mmagic's cache
 (~/.cache/openmmlab/mmagic/inception-2015-12-05.pt, downloaded there when online).
-Without it the report says they were not computed and where to put the file. Writes
-DIR/quality.md and DIR/quality.json (or --out PREFIX).
+Without it the report says they were not computed and where to put the file. For an
+inpainted root (tools/inpaint_lesions.py) also the seam ratio at the painted regions'
+edges against its healthy images (--healthy, default --real). Writes DIR/quality.md and
+DIR/quality.json (or --out PREFIX).
 """
 import argparse
 import json
@@ -37,6 +39,9 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--batch-size', type=positive_int, default=8)
     p.add_argument('--out', help='output prefix (default SYNTHETIC/quality)')
+    p.add_argument('--healthy',
+                   help='with an inpainted root (tools/inpaint_lesions.py): the root of its '
+                        'healthy images, for the seam measure (default: --real)')
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
     return p.parse_args(argv)
@@ -47,11 +52,20 @@ def main(argv=None):
     from fundus_plugins.config import load_config
     from fundus_plugins.evaluation.synthetic_quality import format_quality, measure_synthetic
 
+    inpainted = (Path(args.synthetic) / 'inpaint.csv').is_file()
+    if args.healthy and not inpainted:
+        raise SystemExit(f'--healthy: {args.synthetic} is not an inpainted root (no '
+                         f'inpaint.csv), so there are no seams to measure')
     cfg = load_config(args.config)
     inception = args.inception or cfg.get('inception_path')
     result = measure_synthetic(cfg, args.checkpoint, args.synthetic, args.real, inception,
                                args.device, args.batch_size, progress=not args.no_progress)
     report = format_quality(result)
+    if inpainted:  # an inpainted root: its seams
+        from fundus_plugins.evaluation.seam import format_seams, measure_seams
+        result['seams'] = measure_seams(args.synthetic, args.healthy or args.real,
+                                        progress=not args.no_progress)
+        report += '\n' + format_seams(result['seams'])
     print(report)
     prefix = Path(args.out) if args.out else Path(args.synthetic) / 'quality'
     prefix.parent.mkdir(parents=True, exist_ok=True)
