@@ -33,12 +33,12 @@ import torch
 
 from ..apis import _chunks, _resolve_batch_size, progress_bar
 from ..classes import BACKGROUND, ClassSet
-from ..datasets.layout import MetaRow, check_name, image_path, label_path, read_meta, write_meta
-from ..datasets.prepare import atomic_root, init_layout, read_image, write_pair
+from ..datasets.layout import MetaRow, check_name, label_path, read_meta, write_meta
+from ..datasets.prepare import atomic_root, init_layout, write_pair
 from ..models.inpaint.holes import dilate
 from ..models.spade.spade_gan import onehot_from_labels
 from ..visualization import save_rgb, tile_grid
-from .placement import _lookup, _names_of_grade, _read_root_label, place_lesions
+from .placement import _lookup, _names_of_grade, _read_root_label, place_lesions, read_healthy
 
 PathLike = Union[str, Path]
 
@@ -115,14 +115,8 @@ def place_items(items: Iterable[Tuple[str, int, np.ndarray]], healthy_root: Path
     order = _healthy_order(healthy, len(items), seed)
     bg = classes.index(BACKGROUND)
     for k, ((name, grade, lesion), host) in enumerate(zip(items, order)):
-        image = read_image(image_path(root, host))
-        real = _read_root_label(root, host, stored, lut)
+        image, real = _resize(*read_healthy(root, host, stored, lut, classes), size)
         where = label_path(root, host)
-        if real.shape != image.shape[:2]:
-            raise ValueError(f'{where}: label is {real.shape[1]}x{real.shape[0]} but its '
-                             f'image {image_path(root, host)} is '
-                             f'{image.shape[1]}x{image.shape[0]}')
-        image, real = _resize(image, real, size)
         try:
             placed = place_lesions(real, lesion, classes, lesion_classes, rules)
         except ValueError as e:

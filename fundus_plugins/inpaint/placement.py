@@ -312,6 +312,24 @@ def _names_of_grade(root: Path, grade: int, split, what: str, purpose: str) -> l
     return names
 
 
+def read_healthy(root: PathLike, name: str, stored: ClassSet, lut: np.ndarray,
+                 classes: ClassSet) -> tuple:
+    """(RGB image, label map in ``classes``' order) of a healthy image of a prepared root,
+    checked: the same size, and a field of view to place lesions in; errors name the
+    file."""
+    image = read_image(image_path(root, name))
+    real = _read_root_label(root, name, stored, lut)
+    where = label_path(root, name)
+    if real.shape != image.shape[:2]:
+        raise ValueError(f'{where}: label is {real.shape[1]}x{real.shape[0]} but its '
+                         f'image {image_path(root, name)} is '
+                         f'{image.shape[1]}x{image.shape[0]}')
+    if not (real != classes.index(BACKGROUND)).any():
+        raise ValueError(f'{where}: the label has no field of view (every pixel is BG); '
+                         f'a healthy image needs one to place lesions in')
+    return image, real
+
+
 class RealLesionMaps(Sequence):
     """The real label maps of one grade of a prepared root, shuffled between its images.
 
@@ -425,16 +443,8 @@ def place_on_healthy(healthy_root: PathLike, lesion_maps: Mapping[int, Sequence]
         used[g] += 1
 
     for name, k, grade, j in plan:
-        image = read_image(image_path(root, name))
-        real = _read_root_label(root, name, stored, lut)
+        image, real = read_healthy(root, name, stored, lut, classes)
         where = label_path(root, name)
-        if real.shape != image.shape[:2]:
-            raise ValueError(f'{where}: label is {real.shape[1]}x{real.shape[0]} but its '
-                             f'image {image_path(root, name)} is '
-                             f'{image.shape[1]}x{image.shape[0]}')
-        if not (real != classes.index(BACKGROUND)).any():
-            raise ValueError(f'{where}: the label has no field of view (every pixel is BG); '
-                             f'a healthy image needs one to place lesions in')
         try:
             placed = place_lesions(real, lesion_maps[grade][j], classes, lesion_classes,
                                    rules)
