@@ -24,7 +24,7 @@ from typing import Optional, Union
 import cv2
 import numpy as np
 
-from ..datasets.layout import image_path, label_path, read_meta
+from ..datasets.layout import check_name, image_path, label_path, read_meta
 
 PathLike = Union[str, Path]
 
@@ -39,7 +39,10 @@ def gradient_magnitude(image: np.ndarray) -> np.ndarray:
 
 def boundary_band(hole: np.ndarray, band: int = 1) -> np.ndarray:
     """(H, W) bool: the pixels within ``band`` pixels of the hole's boundary, either
-    side."""
+    side (``hole``: bool, or uint8 0/255). The image's own border is not a boundary: the
+    erosion replicates the border, so a hole that reaches it has no band there."""
+    if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or band < 1:
+        raise ValueError(f'band must be a whole number of pixels >= 1, got {band!r}')
     kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
     h = hole.astype(np.uint8)
     return cv2.dilate(h, kernel).astype(bool) & ~cv2.erode(
@@ -54,8 +57,10 @@ def seam_sums(composite: np.ndarray, original: np.ndarray, hole: np.ndarray,
     if composite.shape != original.shape or composite.shape[:2] != hole.shape:
         raise ValueError(f'composite {composite.shape}, original {original.shape} and hole '
                          f'{hole.shape} differ in size')
+    if fov is not None and np.shape(fov) != hole.shape:
+        raise ValueError(f'fov {np.shape(fov)} and hole {hole.shape} differ in size')
     ring = boundary_band(hole, band)
-    area = np.ones(hole.shape, bool) if fov is None else fov
+    area = np.ones(hole.shape, bool) if fov is None else np.asarray(fov, bool)
     ring &= area
     g_comp, g_orig = gradient_magnitude(composite), gradient_magnitude(original)
     return dict(boundary_inpainted=float(g_comp[ring].sum()),
@@ -91,17 +96,30 @@ def measure_seams(inpainted_root: PathLike, healthy_root: PathLike, band: int = 
                   progress: bool = True) -> dict:
     """The seam measure of an inpainted root (tools/inpaint_lesions.py: holes/,
     inpaint.csv) against the healthy root its images came from, pooled over the images
-    with a non-empty hole (the others are counted in ``empty_holes``). The field of view
+    with a non-empty hole (the others are counted in ``empty_holes``). A square healthy
+    image of another size than the painted one is resized as the tool resized it. The field of view
     is the composite label's non-``BG`` pixels (class 0)."""
     from ..apis import progress_bar
     from ..inpaint import read_inpaint_records
 
     root, healthy = Path(inpainted_root), Path(healthy_root)
     records = read_inpaint_records(root)
+    csv_file, meta_file = root / 'inpaint.csv', root / 'meta.csv'
+    seen = set()
+    for line, r in enumerate(records, 2):
+        check_name(r['name'], f'{csv_file}, line {line}')
+        check_name(r['healthy'], f'{csv_file}, line {line} (healthy)')
+        if r['name'] in seen:
+            raise ValueError(f'{csv_file}, line {line}: name {r["name"]!r} appears twice')
+        seen.add(r['name'])
     names = {r.name for r in read_meta(root)}
-    unknown = [r['name'] for r in records if r['name'] not in names]
+    unknown = sorted(seen - names)
     if unknown:
-        raise ValueError(f'{root / "inpaint.csv"}: {unknown[:3]} not in {root / "meta.csv"}')
+        raise ValueError(f'{csv_file}: {unknown[:3]} not in {meta_file}')
+    unlisted = sorted(names - seen)
+    if unlisted:
+        raise ValueError(f'{meta_file}: {unlisted[:3]} have no row in {csv_file} (every '
+                         f'image of an inpainted root has one)')
     total = dict(boundary_inpainted=0.0, boundary_real=0.0, band_pixels=0, inside_real=0.0,
                  fov_pixels=0)
     images = empty = 0
@@ -117,6 +135,11 @@ def measure_seams(inpainted_root: PathLike, healthy_root: PathLike, band: int = 
             orig = _read(image_path(healthy, r['healthy']), cv2.IMREAD_COLOR,
                          'healthy image')
             label = _read(label_path(root, r['name']), cv2.IMREAD_UNCHANGED, 'label map')
+            if orig.shape[:2] != hole.shape and orig.shape[0] == orig.shape[1] \
+                    and hole.shape[0] == hole.shape[1]:
+                # painted at another size (inpaint_lesions --size): the healthy image as
+                # the model got it (the same resampling)
+                orig = cv2.resize(orig, hole.shape[::-1], interpolation=cv2.INTER_AREA)
             for what, arr, path in (('inpainted image', comp, image_path(root, r['name'])),
                                     ('healthy image', orig,
                                      image_path(healthy, r['healthy'])),
