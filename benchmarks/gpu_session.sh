@@ -14,7 +14,13 @@ set -u
 OUT=${OUT:?set OUT to the folder the tables go to}
 STEP=${1:-150}
 mkdir -p "$OUT"
-log() { echo "[$(date +%T)] $*" | tee -a "$OUT/session.log"; }
+log() {  # a line in session.log, and every table and log so far gathered into all.md
+    echo "[$(date +%T)] $*" | tee -a "$OUT/session.log"
+    # (a device call brings back only a few files: all.md carries everything)
+    for f in "$OUT"/*.md "$OUT"/*.log "$OUT"/gpu.txt; do
+        [ -f "$f" ] && [ "$f" != "$OUT/all.md" ] && { echo "== $(basename "$f")"; tail -c 4000 "$f"; }
+    done > "$OUT/all.tmp" 2>/dev/null; mv "$OUT/all.tmp" "$OUT/all.md"
+}
 
 log "install"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
