@@ -12,7 +12,8 @@ The output is a prepared root (``images/``, ``labels/``, ``meta.csv`` with
 
     holes/<name>.png   uint8, 255 where the model painted, 0 elsewhere
     inpaint.csv        name, healthy, grade, lesion_index, mirrored: where each came from
-    grid.png           one column per grade: healthy image, placed map, result, hole edge
+    grid.png           one column per grade (its composite with the largest hole): healthy
+                       image, placed map, result, hole edge
 
 Healthy images are dealt to the lesion maps from a seeded shuffle, each used once before
 any is used again, so the composites depend on the seed alone. Only the healthy root's
@@ -190,8 +191,9 @@ def inpaint_lesion_maps(model, items: Iterable[Tuple[str, int, np.ndarray]],
                                     int(c.mirrored)))
                     empty += not c.hole.any()
                     hosts.add(c.healthy)
-                    if c.grade not in grid and (c.hole.any() or c.grade == 0):
-                        grid[c.grade] = (c.image, classes.colorize(c.label), result,
+                    area = int(c.hole.sum())  # the grid shows each grade's largest
+                    if c.grade not in grid or area > grid[c.grade][0]:
+                        grid[c.grade] = (area, c.image, classes.colorize(c.label), result,
                                          _edge(result, c.hole))
                 bar.update(len(batch))
         write_meta(tmp, rows)
@@ -201,7 +203,7 @@ def inpaint_lesion_maps(model, items: Iterable[Tuple[str, int, np.ndarray]],
             writer.writerows(records)
         cols = sorted(grid)
         save_rgb(tmp / 'grid.png', tile_grid(
-            [[grid[g][r] for g in cols] for r in range(4)],
+            [[grid[g][r] for g in cols] for r in range(1, 5)],
             col_titles=[f'grade {g}' for g in cols],
             row_titles=['healthy', 'placed map', 'inpainted', 'hole edge'], pad=2,
             classes=classes))
