@@ -80,6 +80,10 @@ def build(config, options, channels_last, compile_):
     scope = cfg.get('default_scope', 'mmagic')
     model = build_model(cfg).to(DEVICE)
     if 'spade' not in config:  # SPADEGAN has switches of its own
+        if channels_last is None:  # the defaults: what the config's ChannelsLastHook does
+            hook = (cfg.get('default_hooks') or {}).get('channels_last') or {}
+            channels_last = hook.get('type') == 'ChannelsLastHook' and (
+                DEVICE == 'cuda' or hook.get('force', False))
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         if compile_:
