@@ -13,8 +13,11 @@ the hole is as smooth as the real image there; above 1: a visible seam. The grad
 that of the luminance (0.299 R + 0.587 G + 0.114 B) by central differences (numpy's
 ``gradient``), in float64. The band is every pixel within ``band`` pixels of the
 boundary on either side (the hole dilated by ``band`` minus the hole eroded by
-``band``, square neighbourhoods), inside the field of view. The mean gradient of the
-healthy images over their whole field of view is given as context (``inside_real``).
+``band``, square neighbourhoods), inside the field of view. The hole is the lesions
+dilated by the translator's ``margin``, so the band lies about ``margin`` pixels from
+them; with ``margin`` < 2 the gradient there would also see the lesion's own edge. The
+mean gradient of the healthy images over their whole field of view is given as context
+(``inside_real``).
 """
 from __future__ import annotations
 
