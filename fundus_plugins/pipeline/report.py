@@ -84,15 +84,17 @@ def run_report(ctx) -> dict:
     seed0 = list(seg.get('seeds', [0]))[0]
     real_run = protocol_dir(ctx, protocols[0], modes[0]) / run_name(0.0, seed0)
     quality, quality_md = {}, {}
+    seg_cfg = seg_ckpt = None
+    if (real_run / 'metrics.json').is_file():  # one segmenter scores every mode
+        seg_cfg = load_config(seg.config, model_options(
+            ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
+        seg_ckpt = find_resume_checkpoint(real_run, log=ctx.log)
     for mode in modes:
         quality_md[mode] = ('(no real-only segmentation run: add fraction 0 to see label '
                             'consistency)')
-        if (real_run / 'metrics.json').is_file():
-            seg_cfg = load_config(seg.config, model_options(
-                ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
+        if seg_cfg is not None:
             quality[mode] = measure_synthetic(
-                seg_cfg, find_resume_checkpoint(real_run, log=ctx.log),
-                str(synthetic_dir(ctx, mode)), str(ctx.path('real')),
+                seg_cfg, seg_ckpt, str(synthetic_dir(ctx, mode)), str(ctx.path('real')),
                 sec.get('inception_path'), sec.get('device', 'cpu'), progress=False)
             quality_md[mode] = format_quality(quality[mode])
         if mode == 'inpaint':

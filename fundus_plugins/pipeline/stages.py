@@ -266,6 +266,17 @@ def estimate_labels(cfg) -> float:
 
 
 # ---------------------------------------------------------------------------- 4 images
+def _trained_translator(ctx, part, folder: str, desc: str):
+    """Train ``part.config`` (with its ``max_iters`` and ``cfg_options``, at the
+    pipeline's image size) into ``folder`` of the work dir, and load the final
+    checkpoint on ``images.device``: (checkpoint, model)."""
+    opts = dict(part.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
+    ckpt = _train(ctx, part.config, ctx.path(folder), part.get('max_iters'), opts, desc=desc)
+    model = init_model(load_config(part.config, model_options(ctx, opts)), ckpt,
+                       ctx.section.get('device', 'cpu'))
+    return ckpt, model
+
+
 def run_images(ctx) -> dict:
     """Each of ``images.mode``: ``full`` trains SPADE on the real training pairs and
     translates the sampled label maps into synthetic/; ``inpaint`` trains the inpainting
@@ -278,11 +289,7 @@ def run_images(ctx) -> dict:
     result = {'modes': modes}
     if 'full' in modes:
         ctx.step(f'training the SPADE translator ({sec.config})', steps)
-        opts = dict(sec.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
-        ckpt = _train(ctx, sec.config, ctx.path('translator'), sec.get('max_iters'), opts,
-                      desc='SPADE')
-        model = init_model(load_config(sec.config, model_options(ctx, opts)), ckpt,
-                           sec.get('device', 'cpu'))
+        ckpt, model = _trained_translator(ctx, sec, 'translator', 'SPADE')
         ctx.step('translating the sampled label maps', steps)
         rows = translate_layout(model, ctx.path('labels'), synthetic_dir(ctx, 'full'),
                                 sec.get('batch_size', 'auto'), sec.get('amp', False),
@@ -292,11 +299,7 @@ def run_images(ctx) -> dict:
     if 'inpaint' in modes:
         inp = sec.inpaint
         ctx.step(f'training the inpainting translator ({inp.config})', steps)
-        opts = dict(inp.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
-        ckpt = _train(ctx, inp.config, ctx.path('inpaint_translator'), inp.get('max_iters'),
-                      opts, desc='inpainting')
-        model = init_model(load_config(inp.config, model_options(ctx, opts)), ckpt,
-                           sec.get('device', 'cpu'))
+        ckpt, model = _trained_translator(ctx, inp, 'inpaint_translator', 'inpainting')
         ctx.step('painting the sampled maps\' lesions into healthy training images', steps)
         res = inpaint_lesion_maps(model, label_map_items(ctx.path('labels'), model.class_set),
                                   ctx.path('real'), synthetic_dir(ctx, 'inpaint'),
@@ -337,13 +340,11 @@ def run_segmentation(ctx) -> dict:
                          f'{list(PROTOCOLS)}')
     modes = image_modes(ctx.cfg)
     first = protocol_dir(ctx, protocols[0], modes[0])
-    k = 0
     for mode in modes:
         opts = model_options(ctx, sec.get('cfg_options'))
         opts.update(synthetic_root=str(synthetic_dir(ctx, mode)),
                     image_size=ctx.cfg.image_size)
         for protocol in protocols:
-            k += 1
             ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}, '
                      f'{protocol.replace("_", " ")}'
                      + ('' if modes == ['full'] else f', {mode} synthesis'),
