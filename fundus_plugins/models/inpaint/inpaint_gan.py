@@ -47,7 +47,7 @@ from mmengine.registry import DefaultScope
 from ...classes import resolve_classes
 from ..data_preprocessor import FundusDataPreprocessor
 from ..spade.losses import (TORCHVISION, feature_matching_loss, hinge_d_loss, hinge_g_loss,
-                            perceptual_loss)
+                            merge_loss_config, perceptual_loss)
 from .holes import LesionHoles, field_of_view
 
 DEFAULT_LOSS = dict(lambda_feat=10.0, lambda_vgg=10.0, lambda_l1=10.0, d_context=16)
@@ -122,11 +122,7 @@ class SPADEInpaintGAN(BaseGAN):
         if discriminator.setdefault('input_nc', num + 4) != num + 4:
             raise ValueError(f'discriminator.input_nc is {discriminator["input_nc"]}, expected '
                              f'{num + 4} (RGB + label channels + the hole mask)')
-        loss_config = dict(DEFAULT_LOSS, **(loss_config or {}))
-        unknown = set(loss_config) - set(DEFAULT_LOSS)
-        if unknown:
-            raise KeyError(f'SPADEInpaintGAN.loss_config: unknown key(s) {sorted(unknown)}; '
-                           f'expected some of {sorted(DEFAULT_LOSS)}')
+        loss_config = merge_loss_config('SPADEInpaintGAN', DEFAULT_LOSS, loss_config)
         for key in ('lambda_feat', 'lambda_vgg', 'lambda_l1'):
             lam = loss_config[key]
             if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:

@@ -245,3 +245,14 @@ def perceptual_loss(vgg_weights: Optional[str], lambda_vgg: float) -> VGGPercept
         print_log(f'VGG perceptual loss is off (vgg_weights=None), although '
                   f'lambda_vgg={lambda_vgg}', logger='current', level=30)
     return VGGPerceptualLoss(vgg_weights)
+
+
+def merge_loss_config(owner: str, defaults: dict, given: Optional[dict]) -> dict:
+    """``defaults`` updated with a model's ``loss_config``; a key the model does not know
+    is an error naming ``owner`` (the model) and the keys it takes."""
+    merged = dict(defaults, **(given or {}))
+    unknown = set(merged) - set(defaults)
+    if unknown:
+        raise KeyError(f'{owner}.loss_config: unknown key(s) {sorted(unknown)}; expected '
+                       f'some of {sorted(defaults)}')
+    return merged

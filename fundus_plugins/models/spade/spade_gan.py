@@ -42,7 +42,7 @@ from mmengine.registry import DefaultScope
 from ...classes import resolve_classes
 from ..data_preprocessor import FundusDataPreprocessor
 from .losses import (TORCHVISION, feature_matching_loss, hinge_d_loss, hinge_g_loss, kld_loss,
-                     perceptual_loss, pooled_l1_loss)
+                     merge_loss_config, perceptual_loss, pooled_l1_loss)
 
 DEFAULT_LOSS = dict(lambda_feat=10.0, lambda_vgg=10.0, lambda_kld=0.05, lambda_l1=0.0,
                     l1_pool=1)
@@ -178,11 +178,7 @@ class SPADEGAN(BaseGAN):
         if discriminator.setdefault('input_nc', self.label_nc + 3) != self.label_nc + 3:
             raise ValueError(f'discriminator.input_nc is {discriminator["input_nc"]}, expected '
                              f'{self.label_nc + 3} (label channels + RGB)')
-        loss_config = dict(DEFAULT_LOSS, **(loss_config or {}))
-        unknown = set(loss_config) - set(DEFAULT_LOSS)
-        if unknown:
-            raise KeyError(f'SPADEGAN.loss_config: unknown key(s) {sorted(unknown)}; expected '
-                           f'some of {sorted(DEFAULT_LOSS)}')
+        loss_config = merge_loss_config('SPADEGAN', DEFAULT_LOSS, loss_config)
         pool = loss_config['l1_pool']
         if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
             raise ValueError(f'SPADEGAN.loss_config.l1_pool must be an integer >= 1 (1: '
