@@ -120,3 +120,50 @@ def paper_image_scores(confusions: np.ndarray, lesion: np.ndarray,
         pooled = lesion if annotated is None else lesion & np.asarray(annotated[i], bool)
         out[i] = paper_rule(*paper_counts(conf, pooled))
     return out
+
+
+def weighted_lesion_scores(kind: str, confusions: np.ndarray, annotated: np.ndarray,
+                           lesion: np.ndarray, weights: np.ndarray) -> Dict[str, np.ndarray]:
+    """A test split's lesion precision, recall and F1 (fractions, not percent) under
+    image weights: each row of ``weights`` (R, N) says how often each of the N test images
+    counts (a bootstrap resample; a row of ones is the split as it is). Returns
+    {score: (R,)}.
+
+    ``kind`` is one of the three measures of :mod:`fundus_plugins.segmentation.metrics`,
+    computed as they compute it from the per-image ``confusions`` (N, C, C) and
+    ``annotated`` (N, C): ``'paper'`` pools the classes of ``lesion`` (C,) per image
+    (:func:`paper_image_scores`) and averages the images; ``'image'`` averages each class's
+    per-image scores over the images where they are defined, then the ``lesion`` classes;
+    ``'pixel'`` pools each class's counts over the images, then averages the ``lesion``
+    classes. A score with no defined value is NaN.
+    """
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    conf = np.asarray(confusions)
+    annotated = np.asarray(annotated, dtype=bool)
+    lesion = np.asarray(lesion, dtype=bool)
+    if w.shape[1] != len(conf):
+        raise ValueError(f'weights for {w.shape[1]} images, confusions of {len(conf)}')
+    if kind == 'paper':
+        per_image = paper_image_scores(conf, lesion, annotated)
+        total = w.sum(1)
+        return {s: (w @ per_image[:, k]) / total for k, s in enumerate(SCORES)}
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if kind == 'pixel':
+            tp, fp, fn = (w @ a for a in counts(conf, annotated))
+            per_class = prf(tp, fp, fn)
+        elif kind == 'image':
+            per_class = {}
+            for s, v in prf(*counts(conf)).items():
+                v = np.where(annotated, v, np.nan)
+                ok = np.isfinite(v)
+                den = w @ ok
+                per_class[s] = np.where(den > 0, (w @ np.where(ok, v, 0.0)) / den, np.nan)
+        else:
+            raise ValueError(f"kind must be 'paper', 'image' or 'pixel', got {kind!r}")
+        out = {}
+        for s in SCORES:
+            chosen = per_class[s][:, lesion]
+            some = np.isfinite(chosen).any(1)
+            out[s] = np.where(some, np.nansum(chosen, 1) / np.maximum(
+                1, np.isfinite(chosen).sum(1)), np.nan)
+        return out

@@ -30,10 +30,18 @@ an image only when the image's source annotates it (the ``annotated`` metainfo t
 ``FundusDataset`` sets and ``PackSegInputs(meta_keys=...)`` passes on; without it every
 class counts as annotated, and a log line says so); pixels whose truth is the ignore index
 (255) are left out.
+
+``per_image_dir``: each metric also writes its per-image confusion matrices to
+``<dir>/per_image_<kind>.npz`` (``confusion`` (N, C, C), ``annotated`` (N, C), ``names``,
+``classes``, ``lesion``: the classes its lesion score pools or averages), from which
+:func:`~fundus_plugins.evaluation.seg_scores.weighted_lesion_scores` recomputes its lesion
+score on any resample of the test images (the ablation's bootstrap intervals).
 """
 from __future__ import annotations
 
 import warnings
+import os
+from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -56,12 +64,15 @@ class _ConfusionMetric(BaseMetric):
     """Stores one (C, C) confusion matrix and one annotated mask (C,) per test image."""
 
     default_prefix: Optional[str] = ''  # keys carry their own prefix (pixel_, ...)
+    kind: str = ''  # paper, image or pixel: the measure (and its per-image file's name)
 
     def __init__(self, ignore_index: int = 255, separate_classes: Sequence[str] = ('OD',),
-                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+                 per_image_dir: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ignore_index = ignore_index
         self.separate_classes = tuple(separate_classes)
+        self.per_image_dir = per_image_dir
         self._said_no_annotated = False
 
     # ------------------------------------------------------------------------------------
@@ -102,11 +113,33 @@ class _ConfusionMetric(BaseMetric):
                                  f'{pred.shape} and truth {truth.shape} differ in size')
             self.results.append(dict(
                 confusion=confusion_matrix(truth, pred, num_classes, self.ignore_index),
-                annotated=self._annotated(sample)))
+                annotated=self._annotated(sample),
+                name=sample.get('name') or Path(sample.get('img_path', '')).stem))
 
     def _stack(self, results):
-        return (np.stack([r['confusion'] for r in results]),
-                np.stack([r['annotated'] for r in results]))
+        conf = np.stack([r['confusion'] for r in results])
+        annotated = np.stack([r['annotated'] for r in results])
+        if self.per_image_dir:
+            self.save_per_image(results, conf, annotated)
+        return conf, annotated
+
+    def pooled_mask(self) -> np.ndarray:
+        """(C,) the classes this metric's lesion score pools or averages."""
+        return self.lesion_mask()
+
+    def save_per_image(self, results, conf, annotated) -> Path:
+        """``per_image_<kind>.npz`` in ``per_image_dir`` (module docstring), written
+        whole or not at all."""
+        out = Path(self.per_image_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f'per_image_{self.kind}.npz'
+        tmp = path.with_name(f'.{path.stem}.partial.npz')
+        np.savez_compressed(tmp, confusion=conf, annotated=annotated,
+                            names=np.array([r['name'] for r in results]),
+                            classes=np.array(self.classes), lesion=self.pooled_mask(),
+                            kind=np.array(self.kind))
+        os.replace(tmp, path)
+        return path
 
 
 def _class_keys(kind: str, scores: Dict[str, np.ndarray], classes, selected) -> dict:
@@ -131,6 +164,8 @@ def _lesion_means(kind: str, scores: Dict[str, np.ndarray], lesion: np.ndarray) 
 class LesionPixelMetric(_ConfusionMetric):
     """Pixel-level precision, recall, F1 and IoU per class (see the module docstring)."""
 
+    kind = 'pixel'
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         conf, annotated = self._stack(results)
         tp, fp, fn = (a.sum(0) for a in counts(conf, annotated))
@@ -151,6 +186,8 @@ class LesionPixelMetric(_ConfusionMetric):
 @METRICS.register_module()
 class LesionImageMetric(_ConfusionMetric):
     """Per-image, per-class precision, recall and F1, averaged over images."""
+
+    kind = 'image'
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         conf, annotated = self._stack(results)
@@ -184,6 +221,8 @@ class PaperLesionMetric(_ConfusionMetric):
             code did (off by default).
     """
 
+    kind = 'paper'
+
     def __init__(self, threshold: Optional[float] = 0.5, class0_bug: bool = False,
                  **kwargs):
         super().__init__(**kwargs)
@@ -208,10 +247,16 @@ class PaperLesionMetric(_ConfusionMetric):
             return pred
         return paper_prediction(logits['data'], self.threshold, self.scored_mask())
 
+    def pooled_mask(self) -> np.ndarray:
+        """The lesion classes pooled, less the one ``class0_bug`` drops."""
+        lesion = self.lesion_mask()
+        if self.class0_bug and lesion.any():
+            lesion[np.flatnonzero(lesion)[0]] = False
+        return lesion
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         conf, annotated = self._stack(results)
-        lesion = self.lesion_mask()
-        per_image = paper_image_scores(conf, lesion, annotated, self.class0_bug)
+        per_image = paper_image_scores(conf, self.pooled_mask(), annotated)
         out = {f'paper_{s}': _pct(per_image[:, k].mean()) for k, s in enumerate(SCORES)}
         out['paper_images'] = int(len(conf))
         for i, c in enumerate(self.classes):
