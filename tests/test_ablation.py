@@ -21,7 +21,12 @@ def test_ablation_runs_every_fraction_and_seed_then_skips_them(phantom_root, syn
     out = capsys.readouterr().out
     assert '[run 1/4] fraction 0, seed 0' in out and '[run 4/4] fraction 0.5, seed 1' in out
     with open(work / 'results.csv') as f:
-        rows = list(csv.DictReader(f))
+        table = list(csv.DictReader(f))
+    rows = [r for r in table if r['row'] == 'run']
+    summary = [r for r in table if r['row'] == 'summary']
+    assert [(r['fraction'], r['seed']) for r in summary] == [('0.0', 'all'), ('0.5', 'all')]
+    assert summary[1]['pixel_f1_verdict'] in ('better', 'worse', 'not distinguishable')
+    assert summary[1]['pixel_f1_diff_combined_low'] != ''
     assert [(r['fraction'], r['seed'], r['num_synthetic']) for r in rows] == [
         ('0.0', '0', '0'), ('0.0', '1', '0'), ('0.5', '0', '16'), ('0.5', '1', '16')]
     assert all(r['num_real'] == '16' for r in rows)
@@ -29,7 +34,9 @@ def test_ablation_runs_every_fraction_and_seed_then_skips_them(phantom_root, syn
     assert all(r['paper_f1'] != '' and r['image_lesion_mean_f1'] != ''
                and r['pixel_lesion_mean_f1'] != '' for r in rows)
     md = (work / 'results.md').read_text()
-    assert '| 50 % | 16 + 16 | 1 |' in md and '| 0 % | 16 + 0 | 2 |' in md and '+-' in md
+    assert '| 50 % | 16 + 16 | 1 | 2 |' in md and '| 0 % | 16 + 0 | 2 | 2 |' in md
+    assert md.startswith('**Verdicts**') and '- 50 % synthetic: ' in md
+    assert (work / 'p50_s1' / 'per_image_pixel.npz').is_file()
     assert (work / 'results.png').stat().st_size > 1000
     # A rerun trains nothing: every run is read back from its metrics.json.
     assert synthetic_ablation.main(argv) == 0

@@ -9,15 +9,29 @@ fraction p for round(epochs x (1 - p)) epochs instead (at least 1), about the nu
 updates of the real-only run, which separates what the synthetic images add from what
 the longer training adds.
 
-Every run lives in ``WORK/p{fraction}_s{seed}/`` and ends with ``metrics.json``; a run
-whose ``metrics.json`` exists is not trained again, and an interrupted run resumes from
-its last checkpoint, so the whole ablation can be stopped and restarted.
+Every run lives in ``WORK/p{fraction}_s{seed}/`` and ends with ``metrics.json`` and the
+per-image scores of its test images (``per_image_<kind>.npz``); a run whose
+``metrics.json`` exists is not trained again, and an interrupted run resumes from its
+last checkpoint, so the whole ablation can be stopped and restarted. The tables give
+every score with its 95 % interval over seeds, and every fraction's difference to the
+real-only runs with its intervals and verdict (:mod:`.compare`).
+
+``parallel=N`` trains N runs at once, each in a process of its own
+(``python -m fundus_plugins.segmentation.worker``, its console in the run's
+``worker.log``): on CUDA one GPU each (``CUDA_VISIBLE_DEVICES``), on the CPU ``threads``
+threads each (default: the CPUs divided among the N). A failed run is named with its log
+and the others finish; the ablation then stops with the list. Each run gets the same
+arguments as in one process, so a run's metrics do not depend on N where the thread
+count does not change its arithmetic (set ``threads`` to pin it).
 """
 from __future__ import annotations
 
 import csv
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -26,11 +40,13 @@ import numpy as np
 from mmengine.logging import print_log
 
 from ..checkpoint import mmengine_checkpoint_globals
+from ..evaluation.intervals import LEVEL, fmt_interval, t_interval
 from ..config import load_config, runner_for, set_train_length
 from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
+from .compare import (KINDS, comparison_table, compare_to_real, score_key,
+                      verdict_sentence, write_comparison)
 
 SCORES = ('precision', 'recall', 'f1')
-KINDS = ('paper', 'image', 'pixel')  # the paper's measure first
 #: What each kind's lesion score is, for the tables (fundus_plugins/segmentation/metrics.py).
 KIND_TITLES = {
     'paper': "Son et al.'s measure (paper_*): per image, lesion classes pooled (exact-class "
@@ -41,11 +57,8 @@ KIND_TITLES = {
     'pixel': 'Pixel level (pixel_lesion_mean_*): pixels pooled over the test split per class, '
              'then averaged over the lesion classes',
 }
-
-
-def score_key(kind: str, score: str) -> str:
-    """The metrics key of a kind's lesion score (see KIND_TITLES)."""
-    return f'paper_{score}' if kind == 'paper' else f'{kind}_lesion_mean_{score}'
+#: The metrics whose per-image scores each run keeps (per_image_<kind>.npz).
+PER_IMAGE_METRICS = ('PaperLesionMetric', 'LesionImageMetric', 'LesionPixelMetric')
 
 
 def run_name(fraction: float, seed: int) -> str:
@@ -70,6 +83,7 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
         epochs = max(1, int(round(epochs * (1 - fraction))))
         set_train_length(cfg, epochs)
     cfg.randomness = dict(seed=seed)
+    keep_per_image(cfg, work)
     if quiet:
         use_quiet_runner(cfg)
     # Tested once, at the end, rather than validated during training.
@@ -87,40 +101,177 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
     return metrics
 
 
+def keep_per_image(cfg, work: Path) -> None:
+    """Point the config's fundus test metrics at ``work`` for their per-image scores
+    (``per_image_<kind>.npz``, the bootstrap's input)."""
+    evaluator = cfg.test_evaluator
+    metrics = evaluator.get('metrics', [evaluator]) if isinstance(evaluator, dict) \
+        else evaluator
+    for metric in metrics:
+        if isinstance(metric, dict) and metric.get('type') in PER_IMAGE_METRICS:
+            metric['per_image_dir'] = str(work)
+
+
 def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .25, .5, .75),
                  seeds: Sequence[int] = (0, 1, 2), cfg_options: Optional[dict] = None,
                  log=print, max_epochs: Optional[int] = None,
-                 equal_updates: bool = False, quiet: bool = False) -> list[dict]:
+                 equal_updates: bool = False, quiet: bool = False, parallel: int = 1,
+                 threads: Optional[int] = None) -> list[dict]:
     """Every (fraction, seed) run, trained or read back; then the tables and the plot.
-    ``max_epochs`` shortens (or lengthens) the config's schedule; ``equal_updates`` see
-    the module docstring; ``quiet``: each run shows a progress bar and its warnings on
-    the console, and logs the rest to its log file only."""
+    ``max_epochs`` shortens (or lengthens) the config's schedule; ``equal_updates``,
+    ``parallel`` and ``threads``: see the module docstring; ``quiet``: each run shows a
+    progress bar and its warnings on the console, and logs the rest to its log file
+    only."""
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     runs = [(f, s) for f in fractions for s in seeds]
+    spec = dict(config=str(config), cfg_options=dict(cfg_options or {}),
+                max_epochs=max_epochs, equal_updates=bool(equal_updates))
     # A run's cost grows with its training set: real / (1 - fraction) images.
     cost = {f: 1.0 if equal_updates else 1.0 / (1.0 - f) for f in fractions}
-    results, spent, trained = [], 0.0, 0.0
+    results, todo = {}, []
     for i, (fraction, seed) in enumerate(runs, 1):
-        run_dir = work / run_name(fraction, seed)
-        done = run_dir / 'metrics.json'
-        left = sum(cost[f] for f, _ in runs[i - 1:])
-        eta = f', about {spent / trained * left / 60:.1f} min left' if trained else ''
+        done = work / run_name(fraction, seed) / 'metrics.json'
         if done.is_file():
             log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}: done before '
                 f'({done})')
-            results.append(json.loads(done.read_text()))
-            continue
-        log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{eta}')
-        start = time.time()
-        results.append(_run_one(config, fraction, seed, run_dir, cfg_options or {}, log,
-                                max_epochs, equal_updates, quiet))
-        spent += time.time() - start
-        trained += cost[fraction]
-        results[-1]['wall_s'] = round(time.time() - start, 1)
-        done.write_text(json.dumps(results[-1], indent=2) + '\n')
-    write_results(results, work)
+            results[fraction, seed] = json.loads(done.read_text())
+        else:
+            todo.append((i, fraction, seed))
+    clock = _Clock(cost, [f for _, f, _ in todo])
+    if parallel > 1 and len(todo) > 1:
+        results.update(_run_parallel(todo, len(runs), work, spec, parallel, threads, clock,
+                                     log))
+    else:
+        for i, fraction, seed in todo:
+            log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{clock.eta()}')
+            start = time.time()
+            if threads:
+                torch_threads(threads)
+            metrics = _run_one(config, fraction, seed, work / run_name(fraction, seed),
+                               spec['cfg_options'], log, max_epochs, equal_updates, quiet)
+            metrics['wall_s'] = round(time.time() - start, 1)
+            save_metrics(work / run_name(fraction, seed), metrics)
+            clock.finished(fraction, metrics['wall_s'])
+            results[fraction, seed] = metrics
+    ordered = [results[r] for r in runs]
+    write_results(ordered, work)
+    return ordered
+
+
+def torch_threads(n: int) -> None:
+    import torch
+    torch.set_num_threads(int(n))
+
+
+def save_metrics(run_dir: Path, metrics: dict) -> None:
+    """metrics.json, written whole (its presence marks the run finished)."""
+    tmp = run_dir / '.metrics.json.partial'
+    tmp.write_text(json.dumps(metrics, indent=2) + '\n')
+    os.replace(tmp, run_dir / 'metrics.json')
+
+
+class _Clock:
+    """Time left in an ablation: the mean wall time per unit of cost so far, times the
+    cost of the runs left (cost: the training set's size relative to real only)."""
+
+    def __init__(self, cost: dict, left: Sequence[float]):
+        self.cost, self.left = cost, list(left)
+        self.spent = self.units = 0.0
+        self.lanes = 1
+
+    def finished(self, fraction: float, wall: float) -> None:
+        self.left.remove(fraction)
+        self.spent += wall
+        self.units += self.cost[fraction]
+
+    def eta(self) -> str:
+        if not self.units:
+            return ''
+        left = self.spent / self.units * sum(self.cost[f] for f in self.left) / self.lanes
+        return f', about {left / 60:.1f} min left'
+
+
+def _devices(parallel: int, threads: Optional[int]) -> list[dict]:
+    """The environment of each of ``parallel`` worker lanes: one CUDA device each when
+    there are CUDA devices (as many lanes as devices at most), else CPU threads."""
+    import torch
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        if parallel > n:
+            raise ValueError(f'parallel={parallel} runs at once, but this machine has {n} '
+                             f'CUDA device(s): one run per device')
+        return [dict(CUDA_VISIBLE_DEVICES=str(i)) for i in range(parallel)]
+    t = threads or max(1, (os.cpu_count() or 1) // parallel)
+    return [dict(CUDA_VISIBLE_DEVICES='', FUNDUS_THREADS=str(t), OMP_NUM_THREADS=str(t),
+                 MKL_NUM_THREADS=str(t)) for _ in range(parallel)]
+
+
+def _run_parallel(todo, total: int, work: Path, spec: dict, parallel: int,
+                  threads: Optional[int], clock: _Clock, log) -> dict:
+    """Train ``todo`` ((index, fraction, seed)) ``parallel`` at a time, each in a worker
+    process of its own; returns {(fraction, seed): metrics} of those that finished."""
+    lanes = _devices(min(parallel, len(todo)), threads)
+    clock.lanes = len(lanes)
+    where = lanes[0].get('FUNDUS_THREADS')
+    log(f'{len(todo)} runs, {len(lanes)} at a time ('
+        + (f'CPU processes of {where} thread(s) each' if where else 'one CUDA device each')
+        + "); each run's console is in its folder's worker.log")
+    queue, running, results, failed = list(todo), {}, {}, []
+    free = list(range(len(lanes)))
+    try:
+        while queue or running:
+            while queue and free:
+                i, fraction, seed = queue.pop(0)
+                lane = free.pop(0)
+                run_dir = work / run_name(fraction, seed)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / 'run.json').write_text(json.dumps(dict(
+                    spec, fraction=fraction, seed=seed), indent=2) + '\n')
+                logf = open(run_dir / 'worker.log', 'a')
+                proc = subprocess.Popen(
+                    [sys.executable, '-m', 'fundus_plugins.segmentation.worker',
+                     str(run_dir / 'run.json')], stdout=logf, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, env=dict(os.environ, **lanes[lane]))
+                running[proc] = (i, fraction, seed, lane, logf, time.time())
+                log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: started'
+                    f'{clock.eta()}')
+            time.sleep(0.5)
+            for proc in [p for p in running if p.poll() is not None]:
+                i, fraction, seed, lane, logf, start = running.pop(proc)
+                logf.close()
+                free.append(lane)
+                run_dir = work / run_name(fraction, seed)
+                done = run_dir / 'metrics.json'
+                if proc.returncode == 0 and done.is_file():
+                    results[fraction, seed] = json.loads(done.read_text())
+                    clock.finished(fraction, time.time() - start)
+                    log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: finished in '
+                        f'{(time.time() - start) / 60:.1f} min{clock.eta()}')
+                else:
+                    failed.append((fraction, seed, run_dir / 'worker.log', proc.returncode))
+                    log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: FAILED (exit '
+                        f'{proc.returncode}); see {run_dir / "worker.log"}: '
+                        f'{_last_line(run_dir / "worker.log")}')
+    except BaseException:
+        for proc in running:
+            proc.terminate()
+        for proc, (*_, logf, _) in running.items():
+            proc.wait()
+            logf.close()
+        raise
+    if failed:
+        raise RuntimeError(f'{len(failed)} of {len(todo)} segmentation runs failed (the '
+                           'others finished and are kept; rerunning trains only what is '
+                           'missing): ' + '; '.join(
+                               f'fraction {f:g}, seed {s}: exit {rc}, log {p}'
+                               for f, s, p, rc in failed))
     return results
+
+
+def _last_line(path: Path) -> str:
+    lines = [ln for ln in path.read_text(errors='replace').splitlines() if ln.strip()]
+    return lines[-1].strip()[:300] if lines else '(empty log)'
 
 
 def load_results(work_dir) -> list[dict]:
@@ -128,8 +279,10 @@ def load_results(work_dir) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(work_dir).glob('p*_s*/metrics.json'))]
 
 
-def summarize(results: Sequence[dict]) -> list[dict]:
-    """One row per fraction: counts and mean / std over seeds of every mean score."""
+def summarize(results: Sequence[dict], level: float = LEVEL) -> list[dict]:
+    """One row per fraction: counts, and of every lesion score the mean, the sample
+    standard deviation and the ``level`` t interval over seeds (``_mean``, ``_std``,
+    ``_low``, ``_high``; std and interval NaN with one seed)."""
     rows = []
     for fraction in sorted({r['fraction'] for r in results}):
         group = [r for r in results if r['fraction'] == fraction]
@@ -138,35 +291,39 @@ def summarize(results: Sequence[dict]) -> list[dict]:
                'epochs': group[0].get('epochs')}
         for kind in KINDS:
             for score in SCORES:
-                vals = np.array([r.get(score_key(kind, score), np.nan) for r in group],
-                                dtype=float)
-                row[f'{kind}_{score}_mean'] = float(np.nanmean(vals)) \
-                    if np.isfinite(vals).any() else math.nan
-                row[f'{kind}_{score}_std'] = float(np.nanstd(vals)) \
-                    if np.isfinite(vals).any() else math.nan
+                ci = t_interval([r.get(score_key(kind, score), np.nan) for r in group], level)
+                for k in ('mean', 'std', 'low', 'high'):
+                    row[f'{kind}_{score}_{k}'] = ci[k]
         rows.append(row)
     return rows
 
 
-def _pm(row, kind, score):
-    m, s = row.get(f'{kind}_{score}_mean', math.nan), row.get(f'{kind}_{score}_std', math.nan)
-    return '-' if math.isnan(m) else f'{m:.2f} +- {s:.2f}'
+def _ci(row, kind, score):
+    """'58.7 [55.0, 62.4]': the mean and its t interval over seeds (the mean alone with
+    one seed); '-' when missing."""
+    if row is None:
+        return '-'
+    return fmt_interval(*(row.get(f'{kind}_{score}_{k}', math.nan)
+                          for k in ('mean', 'low', 'high')))
 
 
 def format_table(rows: Sequence[dict], kinds: Sequence[str] = KINDS) -> str:
     lines = []
     for kind in kinds:
-        lines += [f'**{KIND_TITLES[kind]}; % mean +- std over seeds**', '',
-                  '| synthetic fraction | real + synthetic | epochs | precision | recall | F1 |',
-                  '|---|---|---|---|---|---|']
+        lines += [f'**{KIND_TITLES[kind]}; % mean [95 % t interval over seeds] (std)**', '',
+                  '| synthetic fraction | real + synthetic | epochs | seeds | precision | '
+                  'recall | F1 | F1 std |',
+                  '|---|---|---|---|---|---|---|---|']
         for r in rows:
+            std = r.get(f'{kind}_f1_std', math.nan)
             lines.append(f"| {r['fraction'] * 100:.0f} % | {r['num_real']} + "
-                         f"{r['num_synthetic']} | {r.get('epochs') or '-'} | "
-                         f"{_pm(r, kind, 'precision')} | "
-                         f"{_pm(r, kind, 'recall')} | {_pm(r, kind, 'f1')} |")
+                         f"{r['num_synthetic']} | {r.get('epochs') or '-'} | {r['seeds']} | "
+                         f"{_ci(r, kind, 'precision')} | {_ci(r, kind, 'recall')} | "
+                         f"{_ci(r, kind, 'f1')} | {'-' if math.isnan(std) else f'{std:.1f}'} |")
         lines.append('')
     seeds = sorted({r['seeds'] for r in rows})
-    lines.append(f'Seeds per fraction: {", ".join(map(str, seeds))}. Lesion scores leave out '
+    lines.append(f'Seeds per fraction: {", ".join(map(str, seeds))} (with one seed there is '
+                 'no interval over seeds). Lesion scores leave out '
                  'BG, RET and the optic disc (reported on its own in metrics.json); a class '
                  'is scored only on images whose source annotates it. In the image and pixel '
                  'means a class the model never predicts has no precision and is left out of '
@@ -176,7 +333,8 @@ def format_table(rows: Sequence[dict], kinds: Sequence[str] = KINDS) -> str:
 
 def side_by_side(fixed: Sequence[dict], equal: Sequence[dict]) -> str:
     """One markdown table: per fraction, the lesion F1 of each measure under the paper's
-    fixed-epoch protocol and under the equal-updates control (rows of :func:`summarize`)."""
+    fixed-epoch protocol and under the equal-updates control (rows of :func:`summarize`;
+    mean [95 % t interval over seeds])."""
     by_fraction = {r['fraction']: r for r in equal}
     head = ['synthetic fraction', 'real + synthetic', 'epochs (fixed / equal)']
     for kind in KINDS:
@@ -187,7 +345,7 @@ def side_by_side(fixed: Sequence[dict], equal: Sequence[dict]) -> str:
         cells = [f"{r['fraction'] * 100:.0f} %", f"{r['num_real']} + {r['num_synthetic']}",
                  f"{r.get('epochs') or '-'} / {(e or {}).get('epochs') or '-'}"]
         for kind in KINDS:
-            cells += [_pm(r, kind, 'f1'), _pm(e, kind, 'f1') if e else '-']
+            cells += [_ci(r, kind, 'f1'), _ci(e, kind, 'f1')]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
@@ -208,8 +366,7 @@ def modes_side_by_side(rows: dict, titles: Optional[dict] = None) -> str:
         some = next(by_mode[m][f] for m in modes if f in by_mode[m])
         cells = [f'{f * 100:.0f} %', f"{some['num_real']} + {some['num_synthetic']}"]
         for kind in KINDS:
-            cells += [_pm(by_mode[m][f], kind, 'f1') if f in by_mode[m] else '-'
-                      for m in modes]
+            cells += [_ci(by_mode[m].get(f), kind, 'f1') for m in modes]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
@@ -235,6 +392,8 @@ def per_class_table(metrics: dict, classes: Sequence[str]) -> str:
 
 
 def plot(rows: Sequence[dict], path: Path) -> None:
+    """P / R / F1 against the synthetic fraction, one panel per measure; the bars are
+    the 95 % t intervals over seeds (none with one seed)."""
     # Imported here: choosing matplotlib's backend at import would set it for the whole
     # process, and only the plot needs it.
     import matplotlib
@@ -245,30 +404,85 @@ def plot(rows: Sequence[dict], path: Path) -> None:
     x = [r['fraction'] * 100 for r in rows]
     for ax, kind in zip(axes, KINDS):
         for score, marker in zip(SCORES, 'osD'):
-            y = [r[f'{kind}_{score}_mean'] for r in rows]
-            e = [r[f'{kind}_{score}_std'] for r in rows]
-            ax.errorbar(x, y, yerr=e, marker=marker, capsize=3, label=score)
+            y = np.array([r[f'{kind}_{score}_mean'] for r in rows])
+            low = np.array([r[f'{kind}_{score}_low'] for r in rows])
+            high = np.array([r[f'{kind}_{score}_high'] for r in rows])
+            err = np.nan_to_num(np.stack([y - low, high - y]), nan=0.0)
+            ax.errorbar(x, y, yerr=err, marker=marker, capsize=3, label=score)
         ax.set_title({'paper': "Son et al.'s measure (paper_*)",
                       'image': 'per image and class (image_*)',
                       'pixel': 'pixel level (pixel_*)'}[kind], fontsize=10)
         ax.set_xlabel('synthetic share of the training set (%)')
         ax.set_xticks(x)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel('score (%)')
+    axes[0].set_ylabel('score (%), 95 % interval over seeds')
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_results(results: Sequence[dict], work: Path) -> None:
-    keys = ['fraction', 'seed', 'num_real', 'num_synthetic']
-    keys += sorted({k for r in results for k in r} - set(keys))
+RUN_KEYS = ['row', 'fraction', 'seed', 'num_real', 'num_synthetic']
+
+
+def results_rows(results: Sequence[dict], summary: Sequence[dict],
+                 comparison: Sequence[dict]) -> list[dict]:
+    """results.csv: one row per run (``row=run``), then one per fraction (``row=summary``,
+    ``seed=all``) with each score's mean, std and 95 % t interval over seeds and, for
+    fractions above 0, each measure's F1 difference to real only (paired by seed, the
+    bootstrap over test images, both), its Holm-adjusted p-value and verdict."""
+    out = [dict(r, row='run') for r in sorted(results, key=lambda r: (r['fraction'],
+                                                                       r['seed']))]
+    for row in summary:
+        entry = dict(row, row='summary', seed='all')
+        for c in comparison:
+            if c['fraction'] != row['fraction']:
+                continue
+            k = c['kind']
+            for name, part in (('paired', c['paired']), ('bootstrap', c['bootstrap'] or {}),
+                               ('combined', c['combined'])):
+                for stat in ('mean', 'low', 'high'):
+                    entry[f'{k}_f1_diff_{name}_{stat}'] = part.get(stat, math.nan)
+            entry[f'{k}_f1_diff_p_holm'] = c['p_holm']
+            entry[f'{k}_f1_verdict'] = c['verdict']
+        out.append(entry)
+    return out
+
+
+def write_results(results: Sequence[dict], work: Path, resamples: Optional[int] = None,
+                  seed: int = 0) -> list[dict]:
+    """results.csv (:func:`results_rows`), results.md (verdicts, the differences and the
+    full tables), comparison.json and results.png under ``work``; returns the
+    comparison rows (:func:`~.compare.compare_to_real`)."""
+    summary = summarize(results)
+    kwargs = {} if resamples is None else dict(resamples=resamples)
+    comparison = compare_to_real(results, lambda f, s: work / run_name(f, s), seed=seed,
+                                 **kwargs)
+    rows = results_rows(results, summary, comparison)
+    keys = RUN_KEYS + sorted({k for r in rows for k in r} - set(RUN_KEYS))
     with open(work / 'results.csv', 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
-        for r in sorted(results, key=lambda r: (r['fraction'], r['seed'])):
+        for r in rows:
             writer.writerow({k: r.get(k, '') for k in keys})
-    rows = summarize(results)
-    (work / 'results.md').write_text(format_table(rows))
-    plot(rows, work / 'results.png')
+    write_comparison(comparison, work / 'comparison.json')
+    (work / 'results.md').write_text(format_results(summary, comparison))
+    plot(summary, work / 'results.png')
+    return comparison
+
+
+def format_results(summary: Sequence[dict], comparison: Sequence[dict]) -> str:
+    """results.md: the verdicts in words (pixel measure), the differences of each measure
+    with their intervals, then the full tables."""
+    lines = []
+    if comparison:
+        lines += ['**Verdicts** (pixel F1, the difference to real only with its 95 % '
+                  'interval):', '']
+        lines += [f'- {verdict_sentence(c)}' for c in comparison if c['kind'] == 'pixel']
+        lines.append('')
+        for kind in KINDS:
+            if any(c['kind'] == kind for c in comparison):
+                lines += [f'**Difference to real only, {kind} F1 (points)**', '',
+                          comparison_table(comparison, kind).strip(), '']
+    lines.append(format_table(summary).strip())
+    return '\n'.join(lines) + '\n'
