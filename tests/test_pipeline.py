@@ -122,9 +122,9 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
     assert (work / 'report' / 'figure1.png').is_file()
     assert len(read_meta(work / 'synthetic')) == 30
     capsys.readouterr()
-    # Everything done: a second run skips all six stages.
+    # Everything done: a second run skips all seven stages.
     assert run_pipeline.main([str(config)]) == 0
-    assert capsys.readouterr().out.count('skipped') == 6
+    assert capsys.readouterr().out.count('skipped') == 7
 
 
 MICRO_BOTH = MICRO + """

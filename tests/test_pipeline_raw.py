@@ -46,7 +46,7 @@ def _options(raw, work, **extra):
             'images.batch_size': 4, 'images.cfg_options': images,
             'segmentation.max_epochs': 1, 'segmentation.seeds': [0],
             'segmentation.fractions': [0, 0.5], 'segmentation.cfg_options': seg,
-            'report.inception_path': None, 'report.device': 'cpu'}
+            'gates.inception_path': None, 'gates.device': 'cpu', 'gates.on_fail': 'warn'}
     opts.update(extra)
     return opts
 

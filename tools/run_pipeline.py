@@ -4,12 +4,16 @@
     python tools/run_pipeline.py configs/pipeline/demo.py [--work-dir DIR]
         [--force STAGE ...] [--cfg-options key=value ...]
 
-Stages: data, grades, labels, images, segmentation, report. Each writes its outputs
+Stages: data, grades, labels, images, gates, segmentation, report. Each writes its outputs
 under the work dir and is skipped when they are there and its settings (its config
 section, the config files it names, everything upstream) have not changed; a changed
 stage re-runs with everything after it. --force STAGE re-runs that stage (and what
 follows). An interrupted run, started again, goes on from the stage it was in, and
 training from its last checkpoint.
+
+Quality gates (the pipeline config's ``gates`` section) are checked after the labels and
+gates stages; with gates.on_fail='stop' a failed gate ends the run there with a message
+naming it, exit code 3.
 
 The console shows the stage lines, a progress bar per training run (with one line naming
 its log file) and warnings; everything mmengine logs (environment, config, the per-
@@ -51,13 +55,18 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     quiet_stack_warnings()
-    from fundus_plugins.pipeline import run_pipeline
+    from fundus_plugins.pipeline import GateFailed, run_pipeline
 
     t0 = time.time()
     # Flushed at once: the progress bars go to stderr, and a piped stdout would show the
     # stage lines only after them.
-    run_pipeline(args.config, args.work_dir, args.force, dict(args.cfg_options),
-                 log=lambda line: print(line, flush=True))
+    try:
+        run_pipeline(args.config, args.work_dir, args.force, dict(args.cfg_options),
+                     log=lambda line: print(line, flush=True))
+    except GateFailed as exc:
+        print(f'{exc}', file=sys.stderr, flush=True)
+        print(f'total wall time {time.time() - t0:.0f} s', flush=True)
+        return 3
     print(f'total wall time {time.time() - t0:.0f} s', flush=True)
     return 0
 

@@ -30,5 +30,9 @@ images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, dev
               mode='full', inpaint=dict(config='configs/inpaint_fundus.py', seed=0))
 segmentation = dict(config='configs/seg/unet_fundus_real.py',
                     fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2])
-report = dict(examples_per_grade=2, inception_path='auto',
-              device='cuda')
+# Quality gates: nobody should spend hours of U-Net training on synthetic data that
+# failed them, so a failed gate stops the run after its stage (labels, or the gates
+# stage's label consistency and FID / KID), naming what to change. Thresholds:
+# fundus_plugins/pipeline/gates.py (DEFAULTS).
+gates = dict(on_fail='stop', inception_path='auto', device='cuda')
+report = dict(examples_per_grade=2)

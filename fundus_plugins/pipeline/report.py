@@ -11,16 +11,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..checkpoint import find_resume_checkpoint
-from ..config import load_config
 from ..datasets.layout import image_path, label_path, read_classes, read_meta
-from ..evaluation.synthetic_quality import format_quality, measure_synthetic
-from ..evaluation.seam import format_seams, measure_seams
+from ..evaluation.synthetic_quality import format_quality
+from ..evaluation.seam import format_seams
 from ..segmentation.ablation import (KIND_TITLES, format_table, load_results,
                                      modes_side_by_side, per_class_table, run_name,
                                      side_by_side, summarize)
+from ..segmentation.compare import KINDS, comparison_table, verdict_sentence
+from ..evaluation.intervals import fmt_interval
+from .gates import format_gates, summary_line
 from ..visualization import save_rgb, tile_grid
-from .common import (PROTOCOLS, image_modes, model_options, paper_counts_note, protocol_dir,
+from .common import (PROTOCOLS, image_modes, paper_counts_note, protocol_dir,
                      synthetic_dir)
 
 
@@ -80,44 +81,41 @@ def run_report(ctx) -> dict:
                     assets / ('results.png' if mode == 'full' else f'results_{mode}.png'))
     shutil.copy(ctx.path('labels', 'grid.png'), assets / 'label_maps.png')
 
-    ctx.step('image metrics: label consistency, FID / KID (and seams of inpainting)', 3)
+    ctx.step('image metrics of the gates stage: label consistency, FID / KID, seams', 3)
     seed0 = list(seg.get('seeds', [0]))[0]
-    real_run = protocol_dir(ctx, protocols[0], modes[0]) / run_name(0.0, seed0)
     quality, quality_md = {}, {}
-    seg_cfg = seg_ckpt = None
-    if (real_run / 'metrics.json').is_file():  # one segmenter scores every mode
-        seg_cfg = load_config(seg.config, model_options(
-            ctx, dict(seg.get('cfg_options') or {}, image_size=ctx.cfg.image_size)))
-        seg_ckpt = find_resume_checkpoint(real_run, log=ctx.log)
     for mode in modes:
-        quality_md[mode] = ('(no real-only segmentation run: add fraction 0 to see label '
-                            'consistency)')
-        if seg_cfg is not None:
-            quality[mode] = measure_synthetic(
-                seg_cfg, seg_ckpt, str(synthetic_dir(ctx, mode)), str(ctx.path('real')),
-                sec.get('inception_path'), sec.get('device', 'cpu'), progress=False)
-            quality_md[mode] = format_quality(quality[mode])
-        if mode == 'inpaint':
-            seams = measure_seams(synthetic_dir(ctx, 'inpaint'), ctx.path('real'),
-                                  progress=False)
-            quality.setdefault(mode, {})['seams'] = seams
-            quality_md[mode] += '\n\n' + format_seams(seams)
-        name = 'quality.json' if mode == 'full' else f'quality_{mode}.json'
-        if quality.get(mode):
-            (assets / name).write_text(json.dumps(quality[mode], indent=2) + '\n')
+        path = ctx.path('gates', f'quality_{mode}.json')
+        quality[mode] = json.loads(path.read_text())
+        quality_md[mode] = format_quality(quality[mode])
+        if 'seams' in quality[mode]:
+            quality_md[mode] += '\n\n' + format_seams(quality[mode]['seams'])
+        shutil.copy(path, assets / ('quality.json' if mode == 'full'
+                                    else f'quality_{mode}.json'))
+    gates = json.loads(ctx.path('gates.json').read_text()) \
+        if ctx.path('gates.json').is_file() else {}
 
     ctx.step('writing report.md', 3)
     walls = []
-    for name in ('data', 'grades', 'labels', 'images', 'segmentation'):
+    for name in ('data', 'grades', 'labels', 'images', 'gates', 'segmentation'):
         st = ctx.state(name) or {}
         walls.append((name, st.get('wall_s')))
     total = sum(w for _, w in walls if w)
     versions = _versions()
     grades_md = (ctx.path('real', 'grades.md')).read_text().strip()
+    on_fail = (ctx.cfg.get('gates') or {}).get('on_fail', 'warn')
     lines = [
         '# Synthetic fundus data: what is it worth?', '',
         f'Pipeline config: `{ctx.cfg.filename}`; work dir `{work}`. Synthetic images: '
-        + ' and '.join(MODE_TITLES[m] for m in modes) + '.', '']
+        + ' and '.join(MODE_TITLES[m] for m in modes) + '.', '',
+        '## Verdicts', '', *verdict_lines(ctx, modes, protocols), '',
+        '## Quality gates', '',
+        (f'{summary_line(gates)} (gates.on_fail = {on_fail!r}). '
+         + ('A verdict on synthetic data that failed its gates says little about '
+            'synthetic data that passes them.' if any(
+                c['passed'] is False for g in gates.values() for c in g) else
+            'The synthetic data is what the gates ask of it.')) if gates
+        else 'No gate was checked.', '', format_gates(gates).strip() if gates else '', '']
     if 'full' in modes:
         lines += ['## Figure: sampled label maps and their translated images, one column per '
                   'grade', '', '![figure](report/figure1.png)', '']
@@ -172,12 +170,58 @@ def run_report(ctx) -> dict:
     res = {'wall_s': dict(walls), 'versions': versions, 'modes': modes}
     for mode, q in quality.items():
         key = 'label_consistency_f1' if mode == 'full' else f'label_consistency_f1_{mode}'
-        if 'label_consistency' in q:
-            lc = q['label_consistency']['synthetic']
-            res[key] = {c: v['f1'] for c, v in lc.items() if not np.isnan(v['f1'])}
+        lc = q['label_consistency']['synthetic']
+        res[key] = {c: v['f1'] for c, v in lc.items() if not np.isnan(v['f1'])}
         if 'seams' in q:
             res['seam_ratio'] = q['seams']['seam_ratio']
+    res['gates_failed'] = [c['gate'] for g in gates.values() for c in g
+                           if c['passed'] is False]
     return res
+
+
+PROTOCOL_TITLES = {'fixed_epochs': "the paper's protocol (the same epochs for every "
+                                   'fraction)',
+                   'equal_updates': 'the equal-updates control'}
+
+
+def comparisons(ctx, mode: str, protocol: str) -> list:
+    path = protocol_dir(ctx, protocol, mode) / 'comparison.json'
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def verdict_lines(ctx, modes, protocols) -> list:
+    """The report's opening: per image mode and protocol, each fraction's verdict in words
+    (pixel F1), then one table of every measure's difference and verdict."""
+    lines, table = [], []
+    seeds = len(list(ctx.cfg.segmentation.get('seeds', [0])))
+    for mode in modes:
+        for protocol in protocols:
+            comp = comparisons(ctx, mode, protocol)
+            lines += [f'**{MODE_TITLES[mode].capitalize()}, {PROTOCOL_TITLES[protocol]}** '
+                      '(lesion F1, pixel measure, against real only):', '']
+            lines += [f'- {verdict_sentence(c)}' for c in comp if c['kind'] == 'pixel'] \
+                or ['- no comparison (no fraction above 0, or no real-only run)']
+            lines.append('')
+            for f in sorted({c['fraction'] for c in comp}):
+                cells = [MODE_TITLES[mode], protocol.replace('_', ' '), f'{f * 100:.0f} %']
+                for kind in KINDS:
+                    c = next((c for c in comp if c['kind'] == kind and c['fraction'] == f),
+                             None)
+                    cells.append('-' if c is None else fmt_interval(
+                        c['combined']['mean'], c['combined']['low'], c['combined']['high'],
+                        signed=True) + f" {c['verdict']}")
+                table.append('| ' + ' | '.join(cells) + ' |')
+    if table:
+        lines += ['| synthetic images | protocol | fraction | ' + ' | '.join(
+            f'{k} F1 difference [95 %], verdict' for k in KINDS) + ' |',
+            '|---|---|---|---|---|---|', *table, '']
+    lines.append(
+        f'Differences are in F1 points against the real-only runs, paired by seed ({seeds} '
+        'seed(s)); the interval adds the spread over seeds and the paired bootstrap over '
+        'test images (with one seed it covers the test images only, not training noise); '
+        "verdicts are at 95 % after Holm's correction over the fractions. "
+        'Every interval is in the tables of the segmentation section.')
+    return lines
 
 
 READING = (
@@ -224,6 +268,13 @@ def segmentation_section(ctx, protocols, protocol_dir, seed0) -> str:
                   'pixel); for the image measure, those with the class in truth or '
                   'prediction.', '']
     for p in protocols:
+        comp = json.loads((protocol_dir(ctx, p) / 'comparison.json').read_text()) \
+            if (protocol_dir(ctx, p) / 'comparison.json').is_file() else []
+        if comp:
+            lines += [f'### Difference to real only, {p.replace("_", " ")} (F1 points)', '']
+            for kind in KINDS:
+                lines += [f'{KIND_TITLES[kind]}:', '', comparison_table(comp, kind).strip(),
+                          '']
         lines += [f'<details><summary>All scores, {p.replace("_", " ")}</summary>', '',
                   format_table(rows[p]).strip(), '', '</details>', '']
     return '\n'.join(lines)

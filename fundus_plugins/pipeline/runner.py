@@ -32,6 +32,11 @@ class Stage:
     files: Callable = lambda section: []  # config files whose contents matter
     # the outputs a finished run leaves with this pipeline config (default: all of them)
     made: Optional[Callable] = None
+    # what the fingerprint hashes: hashed(cfg) -> dict (default: the stage's section);
+    # ``files`` is given the same
+    hashed: Optional[Callable] = None
+    # checks after the stage, run or skipped: gate(ctx) logs or raises GateFailed
+    gate: Optional[Callable] = None
 
 
 def _jsonable(obj):
@@ -81,7 +86,7 @@ class PipelineRunner:
         path.write_text(json.dumps(state, indent=2) + '\n')
 
     def fingerprint(self, stage: Stage, upstream: str) -> str:
-        section = self.cfg[stage.name]
+        section = stage.hashed(self.cfg) if stage.hashed else self.cfg[stage.name]
         h = hashlib.sha256()
         h.update(json.dumps(_jsonable(section.to_dict() if hasattr(section, 'to_dict')
                                       else section), sort_keys=True).encode())
@@ -140,6 +145,7 @@ class PipelineRunner:
                 self.log(f'{head} done before with these settings '
                          f'({_fmt_time(state["wall_s"])}); skipped')
                 self.results[stage.name] = state.get('results', {})
+                self._gate(stage)
                 continue
             left = sum(v for k, v in estimates.items()
                        if k in [s.name for s, _, _ in plan[i - 1:]])
@@ -158,9 +164,15 @@ class PipelineRunner:
                                            'finished': time.time()})
             self.results[stage.name] = results
             self.log(f'{head} finished in {_fmt_time(wall)}')
+            self._gate(stage)
         self.log(f'pipeline finished in {_fmt_time(time.time() - t_start)}; work dir '
                  f'{self.work}')
         return self.results
+
+
+    def _gate(self, stage: Stage) -> None:
+        if stage.gate is not None:
+            stage.gate(StageContext(self, stage))
 
 
 class StageContext:

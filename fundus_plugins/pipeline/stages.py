@@ -11,8 +11,12 @@ Work-dir layout (one folder per stage output):
     inpaint_translator/, synthetic_inpaint/
                     with images.mode 'inpaint': the inpainting translator and the sampled
                     maps' lesions painted into real healthy training images
-    segmentation/   the synthetic-fraction ablation (results.csv / .md / .png);
-                    segmentation/inpaint/<protocol>/ for the inpainted pairs
+    gates/          the real-only segmenter of the first seed (real_only/, shared with
+                    the segmentation stage), label consistency and FID / KID of each
+                    image mode (quality_<mode>.json); gates.json: every gate's check
+    segmentation/   the synthetic-fraction ablation (results.csv / .md / .png, with
+                    intervals and verdicts); segmentation/inpaint/<protocol>/ for the
+                    inpainted pairs
     report.md, report/   the report and its pictures
 """
 from __future__ import annotations
@@ -37,6 +41,8 @@ from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
 from ..evaluation.grades import predict_grades
 from ..evaluation.label_stats import (MapSet, bg_inside_fov_share, compare, format_report,
                                       load_maps)
+from ..evaluation.seam import measure_seams
+from ..evaluation.synthetic_quality import measure_synthetic
 from ..inpaint import inpaint_lesion_maps, label_map_items
 from ..phantom import write_phantom_dataset
 from ..segmentation.ablation import run_ablation, run_name
@@ -44,10 +50,11 @@ from ..segmentation.dataset import synthetic_count
 from ..visualization import preview_dataset
 from .common import (PROTOCOLS, image_modes, model_options, protocol_dir, section_modes,
                      synthetic_dir)
+from .gates import (check_section, enforce, image_checks, label_checks, save_checks)
 from .report import estimate_report, run_report
 from .runner import Stage
 
-STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'segmentation', 'report')
+STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'gates', 'segmentation', 'report')
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -155,7 +162,8 @@ def run_data(ctx) -> dict:
         # overwrite: the stage owns its folder; a stage stopped after the (atomic) write
         # and run again replaces it whole.
         write_phantom_dataset(out, num=sec.num, size=sec.size, seed=sec.get('seed', 0),
-                              workers=sec.get('workers', 1), overwrite=True)
+                              workers=sec.get('workers', 1), overwrite=True,
+                              test_fraction=sec.get('test_fraction', 0.2))
         hide = float(sec.get('ungraded_fraction', 0))
         if hide > 0:
             # Like IDRiD's segmentation images: some training images come without a
@@ -261,6 +269,18 @@ def run_labels(ctx) -> dict:
             'bg_in_fov_generator': res['bg_in_fov_generator']}
 
 
+def gate_labels(ctx) -> None:
+    """The label gates (:mod:`.gates`) on the labels stage's analysis."""
+    gates = check_section(ctx.cfg.get('gates'))
+    analysis = json.loads(ctx.path('labels', 'analysis.json').read_text())
+    checks = label_checks(analysis, gates['labels'], ctx.cfg.labels.get('max_iters'))
+    save_checks(ctx.path('gates.json'), 'labels', checks)
+    ctx.log('label gates: ' + '; '.join(
+        f"{c.gate.split('.', 1)[1]} {'ok' if c.passed else 'not gated' if c.passed is None else 'FAILED'}"  # noqa: E501
+        for c in checks))
+    enforce(checks, gates['on_fail'], 'labels', ctx.log)
+
+
 def estimate_labels(cfg) -> float:
     return 20 + cfg.labels.get('max_iters', 3000) / 4.0 + cfg.labels.num_per_grade * 0.05
 
@@ -325,7 +345,92 @@ def estimate_images(cfg) -> float:
     return seconds
 
 
-# ---------------------------------------------------------------------------- 5 segmentation
+# ---------------------------------------------------------------------------- 5 gates
+def gates_hashed(cfg) -> dict:
+    """What the gates stage's work depends on (its thresholds and on_fail do not: they are
+    applied afresh on every run): the Inception file, the device, and the real-only
+    segmentation run of the first seed."""
+    seg = cfg.segmentation
+    gates = cfg.get('gates') or {}
+    return dict(inception_path=gates.get('inception_path'), device=gates.get('device'),
+                segmentation=dict(config=seg.config, cfg_options=seg.get('cfg_options'),
+                                  max_epochs=seg.get('max_epochs'),
+                                  seed=list(seg.get('seeds', [0]))[0]))
+
+
+def real_only_dir(ctx) -> Path:
+    """The gates stage's real-only segmentation run (fraction 0, the first seed)."""
+    seed0 = list(ctx.cfg.segmentation.get('seeds', [0]))[0]
+    return ctx.path('gates', 'real_only', run_name(0.0, seed0))
+
+
+def _seg_options(ctx, mode: str = 'full') -> dict:
+    opts = model_options(ctx, ctx.cfg.segmentation.get('cfg_options'))
+    opts.update(synthetic_root=str(synthetic_dir(ctx, mode)), image_size=ctx.cfg.image_size)
+    return opts
+
+
+def run_gates(ctx) -> dict:
+    """Train the real-only segmenter of the first seed (it is the segmentation stage's
+    real-only run of that seed, shared), then measure each image mode's synthetic pairs
+    with it: label consistency, FID / KID, and the seams of inpainting."""
+    seg, gates = ctx.cfg.segmentation, check_section(ctx.section)
+    modes = image_modes(ctx.cfg)
+    run = real_only_dir(ctx)
+    ctx.step(f'the real-only segmenter ({seg.config}, seed {run.name.split("_s")[-1]}) that '
+             'judges the synthetic images', 1 + len(modes))
+    run_ablation(seg.config, str(run.parent), [0.0], [int(run.name.split('_s')[-1])],
+                 _seg_options(ctx), log=ctx.log, max_epochs=seg.get('max_epochs'),
+                 quiet=True, threads=seg.get('threads'))
+    seg_cfg = load_config(seg.config, dict(_seg_options(ctx)), log=HeldLog())
+    ckpt = find_resume_checkpoint(run, log=ctx.log)
+    result = {}
+    for mode in modes:
+        ctx.step(f'label consistency{", FID / KID" if gates["inception_path"] else ""} of '
+                 f'the {mode} synthetic pairs', 1 + len(modes))
+        quality = measure_synthetic(seg_cfg, ckpt, str(synthetic_dir(ctx, mode)),
+                                    str(ctx.path('real')), gates['inception_path'],
+                                    gates['device'], progress=False)
+        if mode == 'inpaint':
+            quality['seams'] = measure_seams(synthetic_dir(ctx, 'inpaint'), ctx.path('real'),
+                                             progress=False)
+        (ctx.path('gates') / f'quality_{mode}.json').write_text(
+            json.dumps(quality, indent=2) + '\n')
+        lc = quality['label_consistency']['synthetic']
+        result[mode] = {c: v['f1'] for c, v in lc.items() if not math.isnan(v['f1'])}
+    return {'label_consistency_f1': result, 'real_only_run': str(run)}
+
+
+def gated_classes(cfg) -> list:
+    """The classes whose label consistency is gated: the configured ones, in order."""
+    return [c for c in ClassSet(cfg.get('lesion_classes')).codes if c not in ('BG', 'RET')]
+
+
+def gate_images(ctx) -> None:
+    """The image gates (:mod:`.gates`) on each mode's measured quality."""
+    gates = check_section(ctx.cfg.get('gates'))
+    checks = []
+    for mode in image_modes(ctx.cfg):
+        part = ctx.cfg.images if mode == 'full' else ctx.cfg.images.inpaint
+        quality = json.loads((ctx.path('gates') / f'quality_{mode}.json').read_text())
+        checks += image_checks(quality, mode, gates['images'], gated_classes(ctx.cfg),
+                               part.get('max_iters'), part.config)
+    save_checks(ctx.path('gates.json'), 'images', checks)
+    failed = [c.gate for c in checks if c.passed is False]
+    ctx.log(f'image gates: {sum(c.passed is True for c in checks)} passed, '
+            f'{len(failed)} failed' + (f' ({", ".join(failed)})' if failed else '')
+            + f', {sum(c.passed is None for c in checks)} not gated')
+    enforce(checks, gates['on_fail'], 'gates', ctx.log)
+
+
+def estimate_gates(cfg) -> float:
+    n_real = 0.8 * cfg.data.get('num', 600)
+    epochs = cfg.segmentation.get('max_epochs') or 30
+    return 20 + n_real * epochs / 22.0 + 12 + len(image_modes(cfg)) * 5 * \
+        cfg.labels.num_per_grade * 0.05
+
+
+# ---------------------------------------------------------------------------- 6 segmentation
 def run_segmentation(ctx) -> dict:
     """The ablation for each protocol and each images mode (synthetic/ and, with
     ``inpaint``, synthetic_inpaint/); the real-only run is the same everywhere and is
@@ -340,10 +445,11 @@ def run_segmentation(ctx) -> dict:
                          f'{list(PROTOCOLS)}')
     modes = image_modes(ctx.cfg)
     first = protocol_dir(ctx, protocols[0], modes[0])
+    if 0.0 in [float(f) for f in fractions]:  # the gates stage's real-only run
+        gated = real_only_dir(ctx)
+        share_real_only(gated, first / gated.name)
     for mode in modes:
-        opts = model_options(ctx, sec.get('cfg_options'))
-        opts.update(synthetic_root=str(synthetic_dir(ctx, mode)),
-                    image_size=ctx.cfg.image_size)
+        opts = _seg_options(ctx, mode)
         for protocol in protocols:
             ctx.step(f'{sec.config} at synthetic fractions {fractions}, seeds {seeds}, '
                      f'{protocol.replace("_", " ")}'
@@ -353,16 +459,24 @@ def run_segmentation(ctx) -> dict:
             if work != first and 0.0 in [float(f) for f in fractions]:
                 # The real-only run is the same under every protocol and mode: reuse it.
                 for seed in seeds:
-                    src = first / run_name(0.0, seed) / 'metrics.json'
-                    dst = work / run_name(0.0, seed) / 'metrics.json'
-                    if src.is_file() and not dst.exists():
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(src, dst)
+                    share_real_only(first / run_name(0.0, seed), work / run_name(0.0, seed))
             run_ablation(sec.config, str(work), fractions, seeds, opts, log=ctx.log,
                          max_epochs=sec.get('max_epochs'),
-                         equal_updates=protocol == 'equal_updates', quiet=True)
+                         equal_updates=protocol == 'equal_updates', quiet=True,
+                         parallel=int(sec.get('parallel', 1)), threads=sec.get('threads'))
     return {'runs': len(fractions) * len(seeds) * len(protocols) * len(modes),
             'protocols': protocols, 'modes': modes}
+
+
+def share_real_only(src: Path, dst: Path) -> None:
+    """Copy a finished real-only run's scores (metrics.json and its per-image files) into
+    another protocol's or mode's folder, so that it is not trained again there."""
+    if not (src / 'metrics.json').is_file() or (dst / 'metrics.json').exists():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.glob('per_image_*.npz')):
+        shutil.copy(f, dst / f.name)
+    shutil.copy(src / 'metrics.json', dst / 'metrics.json')  # last: it marks the run done
 
 
 def estimate_segmentation(cfg) -> float:
@@ -391,7 +505,7 @@ def build_stages() -> list:
         Stage('grades', 'grades for ungraded images', ['real'], run_grades, lambda cfg: 10),
         Stage('labels', 'label ACGAN: train, sample N maps per grade, compare',
               ['label_gan', 'labels'], run_labels, estimate_labels,
-              lambda sec: [sec.config]),
+              lambda sec: [sec.config], gate=gate_labels),
         Stage('images', 'SPADE: train on real pairs, translate the sampled maps (and / or '
               'paint their lesions into healthy images)',
               ['translator', 'synthetic', 'inpaint_translator', 'synthetic_inpaint'],
@@ -402,6 +516,10 @@ def build_stages() -> list:
                                                   ('inpaint', ['inpaint_translator',
                                                                'synthetic_inpaint']))
                            if mode in image_modes(cfg) for out in outs]),
+        Stage('gates', 'quality gates: the real-only segmenter, label consistency, FID / KID',
+              ['gates'], run_gates, estimate_gates,
+              lambda hashed: [hashed['segmentation']['config']], hashed=gates_hashed,
+              gate=gate_images),
         Stage('segmentation', 'segmentation at each synthetic fraction, with seeds',
               ['segmentation'], run_segmentation, estimate_segmentation,
               lambda sec: [sec.config]),
