@@ -8,8 +8,9 @@ export TRANSFORMERS_OFFLINE := 1
 DEMO_DIR ?= work_dirs/demo
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: env demo phantom test bench clean-env
+.PHONY: env demo benchmark phantom test bench clean-env
 
 env:
 	@tools/setup_env.sh
@@ -18,6 +19,12 @@ env:
 # mission, then work_dirs/pipeline_demo/report.md. Rerunning skips finished stages.
 demo: env
 	$(PY) tools/run_pipeline.py configs/pipeline/demo.py $(DEMO_ARGS)
+
+# The phantom benchmark: the main job sized to measure what synthetic data is worth on the
+# phantom, with gates, 5 seeds, both protocols and both image modes (at most 2 hours on a
+# 2-core CPU): work_dirs/phantom_benchmark/report.md, the README's headline table.
+benchmark: env
+	$(PY) tools/run_pipeline.py configs/pipeline/phantom_benchmark.py $(BENCH_ARGS)
 
 # The phantom alone, as the demo configs of each step expect it (work_dirs/demo/phantom).
 phantom: env
