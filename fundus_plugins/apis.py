@@ -18,10 +18,11 @@ from mmengine.config import Config
 from mmengine.runner.checkpoint import load_state_dict
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint
+from .checkpoint import check_checkpoint_fits, load_checkpoint
 from .config import build_model
 from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
 from .datasets.prepare import atomic_root, check_output_root, init_layout, write_pair
+from .errors import UserFileNotFoundError
 from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
 from .models.spade import onehot_from_labels
 from .visualization import save_rgb, tile_grid
@@ -46,9 +47,12 @@ def unwrap_state_dict(state: dict, model_keys) -> dict:
 
 def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Module:
     """Build ``cfg.model`` and load ``checkpoint`` into it (strictly), whether it was
-    saved by a single process or by distributed training."""
+    saved by a single process or by distributed training. A checkpoint of another model
+    (or of other settings) is a :class:`~.errors.WrongCheckpoint` saying which model it
+    holds and which one the config builds."""
     if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
+        raise UserFileNotFoundError(f'{checkpoint}: checkpoint not found; give the path of '
+                                    f'a checkpoint (.pth) saved by training')
     if cfg.model.get('type') in ('SPADEGAN', 'SPADEInpaintGAN'):
         # Inference needs no perceptual loss: do not ask for the VGG weights.
         cfg = cfg.copy()
@@ -59,7 +63,12 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
     state = ckpt.get('state_dict', ckpt)
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
-    load_state_dict(model, unwrap_state_dict(state, set(model.state_dict())), strict=True)
+    own = model.state_dict()
+    state = unwrap_state_dict(state, set(own))
+    # A checkpoint of another model is named as such (not mmengine's lists of keys).
+    check_checkpoint_fits(own, state, ckpt, checkpoint, cfg.model.get('type'),
+                          getattr(cfg, 'filename', None) or 'the config')
+    load_state_dict(model, state, strict=True)
     return model.to(device).eval()
 
 

@@ -33,6 +33,8 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from .errors import UserFileNotFoundError, UserKeyError, UserValueError
+
 BACKGROUND = 'BG'
 RETINA = 'RET'
 BASE_CODES = (BACKGROUND, RETINA)
@@ -103,11 +105,11 @@ def get_lesion_class(code: str) -> LesionClass:
     try:
         return _REGISTRY[code]
     except KeyError:
-        raise KeyError(f'unknown lesion class {code!r}; registered classes: '
-                       f'{sorted(_REGISTRY)}. Register it with '
-                       f'fundus_plugins.classes.register_lesion_class or give a dict '
-                       f'(code, name, color, priority, sources) in the config\'s '
-                       f'lesion_classes') from None
+        raise UserKeyError(f'unknown lesion class {code!r}; registered classes: '
+                           f'{sorted(_REGISTRY)}. Register it with '
+                           f'fundus_plugins.classes.register_lesion_class or give a dict '
+                           f'(code, name, color, priority, sources) in the config\'s '
+                           f'lesion_classes') from None
 
 
 def registered_classes() -> dict[str, LesionClass]:
@@ -159,14 +161,14 @@ class ClassSet:
             get_lesion_class(item)  # raises a KeyError naming the unknown class
             codes.append(item)
         if len(set(codes)) != len(codes):
-            raise ValueError(f'lesion_classes lists a class twice: {codes}')
+            raise UserValueError(f'lesion_classes lists a class twice: {codes}')
         given_base = [c for c in codes if c in BASE_CODES]
         if given_base and codes[:len(given_base)] != list(BASE_CODES)[:len(given_base)]:
-            raise ValueError(f'lesion_classes: {BACKGROUND} and {RETINA} must come first '
-                             f'(in that order) when listed, got {codes}')
+            raise UserValueError(f'lesion_classes: {BACKGROUND} and {RETINA} must come first '
+                                 f'(in that order) when listed, got {codes}')
         codes = list(BASE_CODES) + [c for c in codes if c not in BASE_CODES]
         if len(codes) > 255:
-            raise ValueError('at most 255 classes fit a uint8 label map')
+            raise UserValueError('at most 255 classes fit a uint8 label map')
         self.codes: tuple[str, ...] = tuple(codes)
         self.classes: tuple[LesionClass, ...] = tuple(get_lesion_class(c) for c in codes)
 
@@ -267,8 +269,8 @@ class ClassSet:
         """
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f'{path}: classes.json not found (expected the class '
-                                    f'list of a prepared dataset)')
+            raise UserFileNotFoundError(f'{path}: classes.json not found (expected the class '
+                                        f'list of a prepared dataset)')
         try:
             data = json.loads(path.read_text())
             entries = data['classes']
@@ -281,12 +283,12 @@ class ClassSet:
                                           sources=entry.get('sources', {}))
                 codes.append(code)
         except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f'{path}: not a valid classes.json ({e!r}); expected '
-                             f'{{"classes": [{{"code", "name", "color", "priority"}}, ...]}}'
-                             ) from e
+            raise UserValueError(f'{path}: not a valid classes.json ({e!r}); expected '
+                                 f'{{"classes": [{{"code", "name", "color", "priority"}}, ...]}}'
+                                 ) from e
         if tuple(codes[:2]) != BASE_CODES:
-            raise ValueError(f'{path}: the first two classes must be {list(BASE_CODES)}, '
-                             f'got {codes[:2]}')
+            raise UserValueError(f'{path}: the first two classes must be {list(BASE_CODES)}, '
+                                 f'got {codes[:2]}')
         return cls(codes)
 
 

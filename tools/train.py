@@ -14,7 +14,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from fundus_plugins.cli import run_tool
+from fundus_plugins.cli import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -30,6 +30,7 @@ def parse_args(argv=None):
                    help='override config keys, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(p)
     args = p.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
