@@ -49,11 +49,14 @@ def main(argv=None):
     cfg = build_cfg(args)
     from fundus_plugins.checkpoint import mmengine_checkpoint_globals
     from fundus_plugins.config import build_runner
+    from fundus_plugins.locks import run_lock
 
-    runner = build_runner(cfg)
-    # Resuming (or load_from) unpickles only the types an mmengine checkpoint holds.
-    with mmengine_checkpoint_globals(cfg.get('load_from') or cfg.work_dir):
-        runner.train()
+    # One work dir, one run: a second training on it is refused, naming this one.
+    with run_lock(cfg.work_dir, 'tools/train.py', cfg.get('launcher')):
+        runner = build_runner(cfg)
+        # Resuming (or load_from) unpickles only the types an mmengine checkpoint holds.
+        with mmengine_checkpoint_globals(cfg.get('load_from') or cfg.work_dir):
+            runner.train()
     return 0
 
 
