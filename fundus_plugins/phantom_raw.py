@@ -53,6 +53,7 @@ import numpy as np
 
 from .classes import DDR, FGADR, IDRID, get_lesion_class
 from .datasets.prepare import atomic_root, run_jobs
+from .errors import write_file
 from .phantom import PHANTOM_CLASSES, draw_phantom, phantom_grades
 
 PathLike = Union[str, Path]
@@ -225,7 +226,7 @@ def _write(path: Path, array: np.ndarray, ext: str, params=()) -> None:
     if not ok:
         raise OSError(f'{path}: cannot encode {ext}')
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf.tofile(str(path))
+    write_file(path, buf.tobytes())  # a full disk is named as such, with the path
 
 
 def _write_mask(layout: str, path: Path, mask: np.ndarray) -> None:

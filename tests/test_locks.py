@@ -13,11 +13,12 @@ import pytest
 
 from fundus_plugins.cli import run_tool
 from fundus_plugins.errors import FolderLocked
-from fundus_plugins.locks import LOCK_NAME, folder_lock, held_here
+from fundus_plugins.locks import LOCK_NAME, folder_lock, held_here, output_lock_file
 
 from conftest import REPO, child_options
 
 sys.path.insert(0, str(REPO / 'tools'))
+import make_phantom  # noqa: E402
 import run_pipeline  # noqa: E402
 import synthetic_ablation  # noqa: E402
 import train  # noqa: E402
@@ -142,6 +143,26 @@ def test_a_second_ablation_and_a_held_run_folder_are_refused(holder, tmp_path, m
     assert code == 2
     _refusal(err, run, proc)
     assert not (run / 'metrics.json').exists()
+
+
+def test_two_writers_of_one_output_and_a_killed_ones_partial(holder, tmp_path, monkeypatch,
+                                                             capsys):
+    out = tmp_path / 'ph'
+    partial = tmp_path / '.ph.partial'
+    # A live run writing `out`: it holds the lock beside it and is filling .ph.partial.
+    proc = holder(out, output_lock_file(out), partial / 'images')
+    argv = ['--num', '4', '--size', '32', '--out', str(out), '--no-preview']
+    code, err = _call(monkeypatch, capsys, make_phantom, argv, 'atomic')
+    assert code == 2
+    _refusal(err, out, proc)
+    assert (partial / 'images').is_dir()  # the live run's work is not deleted
+    assert not out.exists()
+    # Killed: its partial folder is removed as an interrupted run's, and the run goes on.
+    _kill9(proc)
+    code, err = _call(monkeypatch, capsys, make_phantom, argv, 'atomic')
+    assert code == 0, err[-3000:]
+    assert not partial.exists() and (out / 'meta.csv').is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ph']  # no lock file left
 
 
 def test_the_lock_is_reentrant_in_a_process_and_the_file_goes_with_it(tmp_path):
