@@ -114,8 +114,9 @@ def run_tool(main: Callable[[], int], kind: str, resume_flag: Optional[str] = No
     """
     try:
         return main()
-    except KeyboardInterrupt:
-        print(f'\ninterrupted: {SAVED[kind]}; to go on, run: '
+    except KeyboardInterrupt as exc:
+        saved = getattr(exc, 'saved', None) or SAVED[kind]  # set where SAVED's is not true
+        print(f'\ninterrupted: {saved}; to go on, run: '
               f'{resume_command(sys.argv, resume_flag)}', file=sys.stderr)
         return 130
     except SystemExit as exc:

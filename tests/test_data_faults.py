@@ -164,6 +164,7 @@ def test_an_out_that_cannot_be_swapped_is_written_in_place_marked_incomplete(
         KeyboardInterrupt))
     code, err, _ = _tool(monkeypatch, capsys, make_phantom, argv + ['--overwrite'])
     assert code == 130
+    assert f'interrupted: {out} was being written in place and is marked incomplete' in err
     assert (out / '.incomplete').is_file()
     with pytest.raises(UserError, match='incomplete: a run writing it in place has not '
                                         'finished'):

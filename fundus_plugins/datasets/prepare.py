@@ -363,7 +363,12 @@ def _in_place(out: Path, overwrite: bool, problem: str, log=None):
             else:
                 p.unlink()
         mark.write_text(json.dumps(holder_info()) + '\n')
-        yield out
+        try:
+            yield out
+        except KeyboardInterrupt as exc:  # what run_tool's line says was kept
+            exc.saved = (f'{out} was being written in place and is marked incomplete '
+                         f'({mark}); the next run writes it again')
+            raise
         mark.unlink()
 
 
