@@ -15,7 +15,6 @@ catch those still do.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Optional
 
 
 class UserError(Exception):
@@ -110,8 +109,3 @@ def write_file(path, data: bytes) -> None:
             raise DiskFull(path, f'writing {len(data)} bytes failed') from exc
         raise
 
-
-def explain_full(exc: OSError, path: Optional[str] = None) -> DiskFull:
-    """A :class:`DiskFull` for an OSError of a full device, naming ``path`` or the
-    error's own file name."""
-    return DiskFull(path or exc.filename or '(unknown file)')
