@@ -26,7 +26,7 @@ from .config import build_model
 from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
 from .datasets.prepare import (atomic_root, check_output_root, check_room, existing_parent,
                                 file_bytes_on_disk, init_layout, write_pair)
-from .errors import UserFileNotFoundError
+from .errors import UserFileNotFoundError, UserValueError
 from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
 from .models.spade import onehot_from_labels
 from .visualization import save_rgb, tile_grid
@@ -94,7 +94,7 @@ def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
     ``fov_root`` or of the config's ``data_root`` when that is a prepared root, and a
     fitted circle otherwise (saying so); ``'real'`` needs such a root."""
     if fov not in FOV_MODES + ('auto',):
-        raise ValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')
+        raise UserValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')
     if fov not in ('auto', 'real'):
         return fov, None
     root = fov_root or (cfg.get('data_root') if cfg is not None else None)
@@ -102,8 +102,8 @@ def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
         log(f'field of view of the sampled maps: real ones from {root}')
         return 'real', str(root)
     if fov == 'real':
-        raise FileNotFoundError(f'--fov real: {root!r} is not a prepared root (no meta.csv); '
-                                f'give --fov-root')
+        raise UserFileNotFoundError(f'--fov real: {root!r} is not a prepared root (no meta.csv); '
+                                    f'give --fov-root')
     log(f'field of view of the sampled maps: a circle fitted to the generator\'s (no '
         f'prepared root at {root!r}; give --fov-root for real ones)')
     return 'fitted', None
@@ -401,8 +401,8 @@ def _fit_label_map(m: np.ndarray, size: int, classes) -> np.ndarray:
     if m.shape != (size, size):
         m = cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
     if int(m.max()) >= len(classes):
-        raise ValueError(f'label value {int(m.max())} outside the model\'s '
-                         f'{len(classes)} classes {list(classes.codes)}')
+        raise UserValueError(f'label value {int(m.max())} outside the model\'s '
+                             f'{len(classes)} classes {list(classes.codes)}')
     return m
 
 
@@ -497,11 +497,11 @@ def translate_layout(model, labels_root, out, batch_size='auto', amp: bool = Fal
         path = label_path(src, row.name)
         lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if lab is None or lab.ndim != 2:
-            raise ValueError(f'{path}: missing or not a label map')
+            raise UserValueError(f'{path}: missing or not a label map')
         if lab.size and int(lab.max()) >= len(stored):
-            raise ValueError(f'{path}: label value {int(lab.max())} '
-                             f'outside 0..{len(stored) - 1} (its root\'s classes.json '
-                             f'lists {list(stored.codes)})')
+            raise UserValueError(f'{path}: label value {int(lab.max())} '
+                                 f'outside 0..{len(stored) - 1} (its root\'s classes.json '
+                                 f'lists {list(stored.codes)})')
         return _fit_label_map(lut[lab], size, model.class_set)
 
     written = []
@@ -539,8 +539,8 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
     elsewhere). Returns the meta rows."""
 
     if label_model.class_set != spade.class_set:
-        raise ValueError(f'the label model writes {list(label_model.class_set.codes)} but '
-                         f'the translator reads {list(spade.class_set.codes)}')
+        raise UserValueError(f'the label model writes {list(label_model.class_set.codes)} but '
+                             f'the translator reads {list(spade.class_set.codes)}')
     batch_size = _resolve_batch_size(batch_size, spade.device)
     writers = _resolve_threads(writers, spade.device, 'writers')
     scale = spade.generator.out_size / label_model.generator.out_size

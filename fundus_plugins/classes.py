@@ -63,11 +63,11 @@ class LesionClass:
 
     def __post_init__(self):
         if not isinstance(self.code, str) or not self.code or not self.code.isidentifier():
-            raise ValueError(f'lesion class code must be a non-empty identifier, got {self.code!r}')
+            raise UserValueError(f'lesion class code must be a non-empty identifier, got {self.code!r}')
         color = tuple(int(c) for c in self.color)
         if len(color) != 3 or any(not 0 <= c <= 255 for c in color):
-            raise ValueError(f'lesion class {self.code}: color must be 3 ints in 0..255, '
-                             f'got {self.color!r}')
+            raise UserValueError(f'lesion class {self.code}: color must be 3 ints in 0..255, '
+                                 f'got {self.color!r}')
         object.__setattr__(self, 'color', color)
         object.__setattr__(self, 'priority', int(self.priority))
         object.__setattr__(self, 'sources', dict(self.sources))
@@ -92,11 +92,11 @@ def register_lesion_class(code: str, name: str, color: Sequence[int], priority: 
     cls = LesionClass(code=code, name=name, color=tuple(color), priority=priority,
                       sources=dict(sources or {}))
     if code in BASE_CODES and code in _REGISTRY and not force:
-        raise ValueError(f'{code} is a base class and cannot be redefined')
+        raise UserValueError(f'{code} is a base class and cannot be redefined')
     old = _REGISTRY.get(code)
     if old is not None and old != cls and not force:
-        raise ValueError(f'lesion class {code!r} is already registered as {old}; '
-                         f'pass force=True to replace it')
+        raise UserValueError(f'lesion class {code!r} is already registered as {old}; '
+                             f'pass force=True to replace it')
     _REGISTRY[code] = cls
     return cls
 
@@ -248,8 +248,8 @@ class ClassSet:
         """(H, W) class indices -> (H, W, 3) uint8 RGB in the class palette."""
         label = np.asarray(label)
         if label.size and int(label.max()) >= len(self):
-            raise ValueError(f'label value {int(label.max())} outside 0..{len(self) - 1} '
-                             f'for classes {list(self.codes)}')
+            raise UserValueError(f'label value {int(label.max())} outside 0..{len(self) - 1} '
+                                 f'for classes {list(self.codes)}')
         return self.palette[label]
 
     # -- (de)serialisation ------------------------------------------------------------------

@@ -45,6 +45,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from ..checkpoint import mmengine_checkpoint_globals
+from ..errors import UserKeyError, UserValueError
 from ..evaluation.intervals import LEVEL, fmt_interval, t_interval
 from ..config import load_config, runner_for, set_train_length
 from ..locks import folder_lock
@@ -94,7 +95,7 @@ def _train_and_test(config: str, fraction: float, seed: int, work: Path, cfg_opt
     epochs = cfg.train_cfg.get('max_epochs')
     if equal_updates:
         if epochs is None:
-            raise KeyError('equal_updates needs an epoch-based config (train_cfg.max_epochs)')
+            raise UserKeyError('equal_updates needs an epoch-based config (train_cfg.max_epochs)')
         epochs = max(1, int(round(epochs * (1 - fraction))))
         set_train_length(cfg, epochs)
     cfg.randomness = dict(seed=seed)
@@ -223,8 +224,8 @@ def _devices(parallel: int, threads: Optional[int]) -> list[dict]:
     if torch.cuda.is_available():
         n = torch.cuda.device_count()
         if parallel > n:
-            raise ValueError(f'parallel={parallel} runs at once, but this machine has {n} '
-                             f'CUDA device(s): one run per device')
+            raise UserValueError(f'parallel={parallel} runs at once, but this machine has {n} '
+                                 f'CUDA device(s): one run per device')
         return [dict(CUDA_VISIBLE_DEVICES=str(i)) for i in range(parallel)]
     t = threads or max(1, (os.cpu_count() or 1) // parallel)
     return [dict(CUDA_VISIBLE_DEVICES='', FUNDUS_THREADS=str(t), OMP_NUM_THREADS=str(t),
