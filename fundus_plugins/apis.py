@@ -1,8 +1,10 @@
 """Loading trained models from a config and a checkpoint, for the tools."""
 from __future__ import annotations
 
+import math
 import os
 import os.path as osp
+import shutil
 import sys
 import warnings
 from collections import deque
@@ -10,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from itertools import islice
 from pathlib import Path
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -18,10 +21,12 @@ from mmengine.config import Config
 from mmengine.runner.checkpoint import load_state_dict
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint
+from .checkpoint import check_checkpoint_fits, load_checkpoint
 from .config import build_model
 from .datasets.layout import MetaRow, label_path, read_classes, read_meta, write_meta
-from .datasets.prepare import atomic_root, check_output_root, init_layout, write_pair
+from .datasets.prepare import (atomic_root, check_output_root, check_room, existing_parent,
+                                file_bytes_on_disk, init_layout, write_pair)
+from .errors import UserFileNotFoundError, UserValueError
 from .models.label_gan import FOV_MODES, RealFovPool, maps_with_fov
 from .models.spade import onehot_from_labels
 from .visualization import save_rgb, tile_grid
@@ -46,9 +51,12 @@ def unwrap_state_dict(state: dict, model_keys) -> dict:
 
 def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Module:
     """Build ``cfg.model`` and load ``checkpoint`` into it (strictly), whether it was
-    saved by a single process or by distributed training."""
+    saved by a single process or by distributed training. A checkpoint of another model
+    (or of other settings) is a :class:`~.errors.WrongCheckpoint` saying which model it
+    holds and which one the config builds."""
     if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
+        raise UserFileNotFoundError(f'{checkpoint}: checkpoint not found; give the path of '
+                                    f'a checkpoint (.pth) saved by training')
     if cfg.model.get('type') in ('SPADEGAN', 'SPADEInpaintGAN'):
         # Inference needs no perceptual loss: do not ask for the VGG weights.
         cfg = cfg.copy()
@@ -59,7 +67,12 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
     state = ckpt.get('state_dict', ckpt)
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
-    load_state_dict(model, unwrap_state_dict(state, set(model.state_dict())), strict=True)
+    own = model.state_dict()
+    state = unwrap_state_dict(state, set(own))
+    # A checkpoint of another model is named as such (not mmengine's lists of keys).
+    check_checkpoint_fits(own, state, ckpt, checkpoint, cfg.model.get('type'),
+                          getattr(cfg, 'filename', None) or 'the config')
+    load_state_dict(model, state, strict=True)
     return model.to(device).eval()
 
 
@@ -81,7 +94,7 @@ def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
     ``fov_root`` or of the config's ``data_root`` when that is a prepared root, and a
     fitted circle otherwise (saying so); ``'real'`` needs such a root."""
     if fov not in FOV_MODES + ('auto',):
-        raise ValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')
+        raise UserValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')
     if fov not in ('auto', 'real'):
         return fov, None
     root = fov_root or (cfg.get('data_root') if cfg is not None else None)
@@ -89,8 +102,8 @@ def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
         log(f'field of view of the sampled maps: real ones from {root}')
         return 'real', str(root)
     if fov == 'real':
-        raise FileNotFoundError(f'--fov real: {root!r} is not a prepared root (no meta.csv); '
-                                f'give --fov-root')
+        raise UserFileNotFoundError(f'--fov real: {root!r} is not a prepared root (no meta.csv); '
+                                    f'give --fov-root')
     log(f'field of view of the sampled maps: a circle fitted to the generator\'s (no '
         f'prepared root at {root!r}; give --fov-root for real ones)')
     return 'fitted', None
@@ -104,6 +117,72 @@ def progress_bar(iterable=None, *, desc: str, unit: str, total=None,
     ends at ``n/n``. ``progress=False`` writes nothing."""
     return tqdm(iterable, desc=desc, unit=unit, total=total, file=sys.stderr,
                 disable=not progress)
+
+
+#: Rows of noise drawn at once by :class:`RandomRows` (its memory, whatever the count).
+NOISE_CHUNK = 4096
+
+
+class RandomRows:
+    """The rows of ``torch.randn(n, width, generator=gen)`` (``kind='normal'``) or of
+    ``torch.rand(n, generator=gen)`` (``'uniform'``, ``width`` None), handed out a few at a
+    time (:meth:`take`) and equal to drawing them at once, without ever holding more than
+    a chunk (``chunk`` rows, about).
+
+    torch's CPU normal sampler fills 16 values at a time from uniform draws and redraws
+    the last 16 of a tensor whose size is not a multiple of 16; so a chunk holds a
+    multiple of 16 values, and a remainder of fewer than 16 values is drawn with the chunk
+    before it. :meth:`generator_after` is a generator in the state ``gen`` has after the
+    whole draw (what the next draw from it would start from), reached chunk by chunk: its
+    time grows with the count (about a second per 10^8 values), its memory does not.
+    """
+
+    def __init__(self, gen: torch.Generator, n: int, width, kind: str,
+                 chunk: Optional[int] = None):
+        self.start_state = gen.get_state()
+        self.gen, self.n, self.width, self.kind = gen, int(n), width, kind
+        step = 1 if width is None else 16 // math.gcd(int(width), 16)
+        self.rows = max(step, int(chunk or NOISE_CHUNK) // step * step)
+        self.done = 0           # rows drawn from the generator
+        self.buffer = None      # drawn, not yet handed out
+        self.at = 0
+
+    def _chunk_size(self, done: int) -> int:
+        take = min(self.rows, self.n - done)
+        rest = self.n - done - take
+        if self.width is not None and 0 < rest and rest * self.width < 16:
+            take += rest
+        return take
+
+    def _draw(self, gen: torch.Generator, rows: int) -> torch.Tensor:
+        if self.kind == 'normal':
+            return torch.randn(rows, self.width, generator=gen)
+        return torch.rand(rows, generator=gen)
+
+    def take(self, rows: int) -> torch.Tensor:
+        parts = []
+        while rows > 0:
+            if self.buffer is None or self.at == len(self.buffer):
+                if self.done >= self.n:
+                    raise ValueError(f'RandomRows: asked for more than its {self.n} rows')
+                size = self._chunk_size(self.done)
+                self.buffer, self.at = self._draw(self.gen, size), 0
+                self.done += size
+            part = self.buffer[self.at:self.at + rows]
+            self.at += len(part)
+            rows -= len(part)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def generator_after(self) -> torch.Generator:
+        gen = torch.Generator()
+        gen.set_state(self.start_state)
+        done = 0
+        while done < self.n:
+            size = self._chunk_size(done)
+            self._draw(gen, size)
+            done += size
+        return gen
 
 
 def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_size=32,
@@ -132,19 +211,43 @@ def sample_label_maps(model, grades, num_per_grade, scale=2.0, seed=0, batch_siz
             if grade not in range(5):
                 raise ValueError(f'grade {grade} is outside 0-4')
             gen = torch.Generator().manual_seed(seed * 1000 + grade)
-            noise = torch.randn(num_per_grade, model.noise_size, generator=gen)
-            flips = torch.rand(num_per_grade, generator=gen) < 0.5
+            # The noise of all the grade's maps, then their flips, as one draw each would
+            # give them, but a batch at a time: memory does not grow with the count.
+            noise = RandomRows(gen, num_per_grade, model.noise_size, 'normal')
+            flips = RandomRows(noise.generator_after(), num_per_grade, None, 'uniform')
             rng = np.random.default_rng([seed, grade])
             for start in range(0, num_per_grade, batch_size):
-                z = noise[start:start + batch_size]
+                z = noise.take(min(batch_size, num_per_grade - start))
                 probs = model.sample(torch.full((len(z),), grade), noise=z,
                                      sample_model=sample_model,
-                                     flips=flips[start:start + batch_size])
+                                     flips=flips.take(len(z)) < 0.5)
                 maps = maps_with_fov(probs.float(), scale, fov, pool, rng)
                 maps = maps.cpu().numpy().astype(np.uint8)
                 for k, m in enumerate(maps):
                     yield grade, start + k, m
                 bar.update(len(z))
+
+
+def check_label_room(model, grades, num_per_grade, out, scale=2.0, seed=0, batch_size=32,
+                     sample_model='ema', fov='generated', fov_root=None) -> None:
+    """Refuse (:func:`~.datasets.prepare.check_room`) ``num_per_grade`` maps of each of
+    ``grades`` that the disk holding ``out`` has no room for. Their size is bounded first by
+    an uncompressed map; only when that bound does not fit are a few maps sampled and
+    encoded to measure it."""
+    count = len(grades) * int(num_per_grade)
+    side = int(model.generator.out_size * scale)  # F.interpolate floors
+    meta_row = 80  # bytes of a meta.csv row, about
+    bound = file_bytes_on_disk(side * side + 2048, out) + meta_row
+    if count * bound * 1.05 + 64e6 <= shutil.disk_usage(existing_parent(out)).free:
+        return
+    few = min(int(num_per_grade), 8)
+    sizes = [len(cv2.imencode('.png', m, [cv2.IMWRITE_PNG_COMPRESSION, 3])[1])
+             for _, _, m in sample_label_maps(model, grades[:1], few, scale, seed,
+                                              min(batch_size, few), sample_model, False,
+                                              fov, fov_root)]
+    each = np.mean([file_bytes_on_disk(n, out) for n in sizes]) + meta_row
+    check_room(out, count, each, f'label maps of {side} x {side} px',
+               fewer='ask for fewer (--num-per-grade)')
 
 
 def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
@@ -155,11 +258,16 @@ def write_label_samples(model, grades, num_per_grade, out, scale=2.0, seed=0,
     its ``fov`` and ``fov_root``) and write them as a label-only prepared layout at
     ``out`` (labels/, meta.csv with grade_source=synthetic, classes.json) with grid.png,
     one row per grade; ``progress``: the bar of :func:`sample_label_maps`. Returns the meta
-    rows."""
+    rows. The noise is drawn a batch at a time, so memory does not grow with the count
+    (but for the meta rows, a few hundred bytes a map); a count whose maps cannot fit on
+    the disk is refused before anything is written (:func:`check_label_room`)."""
 
     classes = model.class_set
     rows, grid = [], {g: [] for g in grades}
     od_source = 'generated' if 'OD' in classes.codes else ''
+    check_output_root(out, overwrite)
+    check_label_room(model, grades, num_per_grade, out, scale, seed, batch_size,
+                     sample_model, fov, fov_root)
     with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
         init_layout(tmp, classes, with_images=False)
         for grade, i, label in sample_label_maps(model, grades, num_per_grade, scale, seed,
@@ -293,8 +401,8 @@ def _fit_label_map(m: np.ndarray, size: int, classes) -> np.ndarray:
     if m.shape != (size, size):
         m = cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
     if int(m.max()) >= len(classes):
-        raise ValueError(f'label value {int(m.max())} outside the model\'s '
-                         f'{len(classes)} classes {list(classes.codes)}')
+        raise UserValueError(f'label value {int(m.max())} outside the model\'s '
+                             f'{len(classes)} classes {list(classes.codes)}')
     return m
 
 
@@ -389,11 +497,11 @@ def translate_layout(model, labels_root, out, batch_size='auto', amp: bool = Fal
         path = label_path(src, row.name)
         lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if lab is None or lab.ndim != 2:
-            raise ValueError(f'{path}: missing or not a label map')
+            raise UserValueError(f'{path}: missing or not a label map')
         if lab.size and int(lab.max()) >= len(stored):
-            raise ValueError(f'{path}: label value {int(lab.max())} '
-                             f'outside 0..{len(stored) - 1} (its root\'s classes.json '
-                             f'lists {list(stored.codes)})')
+            raise UserValueError(f'{path}: label value {int(lab.max())} '
+                                 f'outside 0..{len(stored) - 1} (its root\'s classes.json '
+                                 f'lists {list(stored.codes)})')
         return _fit_label_map(lut[lab], size, model.class_set)
 
     written = []
@@ -431,8 +539,8 @@ def synthesize_pairs(label_model, spade, counts: dict, out, seed: int = 0,
     elsewhere). Returns the meta rows."""
 
     if label_model.class_set != spade.class_set:
-        raise ValueError(f'the label model writes {list(label_model.class_set.codes)} but '
-                         f'the translator reads {list(spade.class_set.codes)}')
+        raise UserValueError(f'the label model writes {list(label_model.class_set.codes)} but '
+                             f'the translator reads {list(spade.class_set.codes)}')
     batch_size = _resolve_batch_size(batch_size, spade.device)
     writers = _resolve_threads(writers, spade.device, 'writers')
     scale = spade.generator.out_size / label_model.generator.out_size

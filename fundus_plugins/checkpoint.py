@@ -12,10 +12,15 @@ on the list, so what ``getattr`` returns can be stored but never called. A check
 needs anything else is refused with :class:`CheckpointRefused`, which names the file and
 the global; nothing falls back to unsafe loading.
 
+A missing, empty or truncated checkpoint, and one of another model than the config builds
+(:func:`check_checkpoint_fits`: which model it holds, from its meta or its keys), are user
+errors (:mod:`.errors`): the tools end them with one line.
+
 Importing :mod:`fundus_plugins` changes none of this: only the tools enter the context.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import os.path as osp
 import pickle
@@ -28,8 +33,10 @@ import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
+from .errors import UserError, UserFileNotFoundError, UserValueError, WrongCheckpoint
 
-class CheckpointRefused(RuntimeError):
+
+class CheckpointRefused(UserError, RuntimeError):
     """A checkpoint holds an object the weights-only loader does not allow."""
 
 
@@ -96,7 +103,8 @@ def load_checkpoint(path: str, map_location='cpu') -> dict:
     or damaged file is an error naming it (what is wrong is worked out only when loading
     fails, so an intact file is read once)."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f'{path}: cannot load the checkpoint: not found')
+        raise UserFileNotFoundError(f'{path}: cannot load the checkpoint: not found; give '
+                                    f'the path of a checkpoint (.pth) saved by training')
     try:
         with mmengine_checkpoint_globals(path):
             return torch.load(path, map_location=map_location, weights_only=True)
@@ -106,7 +114,85 @@ def load_checkpoint(path: str, map_location='cpu') -> dict:
         problem = checkpoint_problem(path)
         if problem is None:
             raise
-        raise ValueError(f'{path}: cannot load the checkpoint: {problem}') from exc
+        raise UserValueError(f'{path}: cannot load the checkpoint: {problem}; it was cut '
+                             f'short or damaged while being written or copied: copy it '
+                             f'again, or use another checkpoint of its work dir') from exc
+
+
+def checkpoint_model_type(ckpt: dict) -> Optional[str]:
+    """The ``model.type`` of the config a checkpoint was trained with, from the config
+    text mmengine keeps in its meta (read with ``ast``, nothing run); None when the meta
+    does not say."""
+    text = (ckpt.get('meta') or {}).get('cfg') if isinstance(ckpt, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == 'model'
+                                                for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Call):
+                pairs = [(k.arg, k.value) for k in value.keywords]
+            elif isinstance(value, ast.Dict):
+                pairs = [(getattr(k, 'value', None), v) for k, v in zip(value.keys,
+                                                                         value.values)]
+            else:
+                return None
+            for key, v in pairs:
+                if key == 'type' and isinstance(v, ast.Constant) and isinstance(v.value, str):
+                    return v.value
+    return None
+
+
+def _a(name: str) -> str:
+    return f'{"an" if name[:1].lower() in "aeiou" else "a"} {name}'
+
+
+def _key_groups(keys) -> str:
+    """'generator (120), discriminator (80)': the first name of each weight, counted."""
+    groups = {}
+    for k in keys:
+        head = k.split('.', 1)[0]
+        groups[head] = groups.get(head, 0) + 1
+    return ', '.join(f'{g} ({n})' for g, n in sorted(groups.items(), key=lambda x: -x[1])[:6])
+
+
+def check_checkpoint_fits(model_state: dict, state: dict, ckpt: dict, path, builds: str,
+                          config: str = 'the config') -> None:
+    """Refuse, with :class:`~.errors.WrongCheckpoint`, a checkpoint whose weights
+    ``state`` do not fit the model's ``model_state`` (weights missing, extra, or of
+    another shape), saying which model the checkpoint holds (from its meta, else its
+    weights' names) and which one ``config`` builds (``builds``: its ``model.type``)."""
+    missing = [k for k in model_state if k not in state]
+    extra = [k for k in state if k not in model_state]
+    shapes = [(k, tuple(state[k].shape), tuple(model_state[k].shape)) for k in model_state
+              if k in state and hasattr(state[k], 'shape')
+              and tuple(state[k].shape) != tuple(model_state[k].shape)]
+    if not (missing or extra or shapes):
+        return
+    holds = checkpoint_model_type(ckpt)
+    counts = (f'{len(missing)} of the model\'s {len(model_state)} weights are not in it, '
+              f'{len(extra)} of its {len(state)} are not the model\'s'
+              + (f', {len(shapes)} differ in shape (e.g. {shapes[0][0]}: checkpoint '
+                 f'{list(shapes[0][1])}, model {list(shapes[0][2])})' if shapes else ''))
+    other = (holds is not None and holds != builds) or len(missing) > len(model_state) / 2
+    if other:
+        what = f'{_a(holds)} (its meta says so)' if holds else \
+            f'the weights of another model (named {_key_groups(state)})'
+        raise WrongCheckpoint(
+            f'{path}: the checkpoint is of another model: it holds {what}, but {config} '
+            f'builds {_a(builds)}; {counts}. Give a checkpoint '
+            f'of {_a(builds)} (trained with this config), or the config the checkpoint was '
+            f'trained with')
+    what = f'holds {_a(holds)} trained with other settings than' if holds else \
+        f'does not fit the {builds} built by'
+    raise WrongCheckpoint(
+        f'{path}: the checkpoint {what} {config}: {counts}. Give the config it was trained '
+        f'with (its lesion_classes, image_size, channel counts ...), or a checkpoint '
+        f'trained with this config')
 
 
 def _order(path: Path) -> tuple:

@@ -33,6 +33,8 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from .errors import UserFileNotFoundError, UserKeyError, UserValueError
+
 BACKGROUND = 'BG'
 RETINA = 'RET'
 BASE_CODES = (BACKGROUND, RETINA)
@@ -61,11 +63,11 @@ class LesionClass:
 
     def __post_init__(self):
         if not isinstance(self.code, str) or not self.code or not self.code.isidentifier():
-            raise ValueError(f'lesion class code must be a non-empty identifier, got {self.code!r}')
+            raise UserValueError(f'lesion class code must be a non-empty identifier, got {self.code!r}')
         color = tuple(int(c) for c in self.color)
         if len(color) != 3 or any(not 0 <= c <= 255 for c in color):
-            raise ValueError(f'lesion class {self.code}: color must be 3 ints in 0..255, '
-                             f'got {self.color!r}')
+            raise UserValueError(f'lesion class {self.code}: color must be 3 ints in 0..255, '
+                                 f'got {self.color!r}')
         object.__setattr__(self, 'color', color)
         object.__setattr__(self, 'priority', int(self.priority))
         object.__setattr__(self, 'sources', dict(self.sources))
@@ -90,11 +92,11 @@ def register_lesion_class(code: str, name: str, color: Sequence[int], priority: 
     cls = LesionClass(code=code, name=name, color=tuple(color), priority=priority,
                       sources=dict(sources or {}))
     if code in BASE_CODES and code in _REGISTRY and not force:
-        raise ValueError(f'{code} is a base class and cannot be redefined')
+        raise UserValueError(f'{code} is a base class and cannot be redefined')
     old = _REGISTRY.get(code)
     if old is not None and old != cls and not force:
-        raise ValueError(f'lesion class {code!r} is already registered as {old}; '
-                         f'pass force=True to replace it')
+        raise UserValueError(f'lesion class {code!r} is already registered as {old}; '
+                             f'pass force=True to replace it')
     _REGISTRY[code] = cls
     return cls
 
@@ -103,11 +105,11 @@ def get_lesion_class(code: str) -> LesionClass:
     try:
         return _REGISTRY[code]
     except KeyError:
-        raise KeyError(f'unknown lesion class {code!r}; registered classes: '
-                       f'{sorted(_REGISTRY)}. Register it with '
-                       f'fundus_plugins.classes.register_lesion_class or give a dict '
-                       f'(code, name, color, priority, sources) in the config\'s '
-                       f'lesion_classes') from None
+        raise UserKeyError(f'unknown lesion class {code!r}; registered classes: '
+                           f'{sorted(_REGISTRY)}. Register it with '
+                           f'fundus_plugins.classes.register_lesion_class or give a dict '
+                           f'(code, name, color, priority, sources) in the config\'s '
+                           f'lesion_classes') from None
 
 
 def registered_classes() -> dict[str, LesionClass]:
@@ -159,14 +161,14 @@ class ClassSet:
             get_lesion_class(item)  # raises a KeyError naming the unknown class
             codes.append(item)
         if len(set(codes)) != len(codes):
-            raise ValueError(f'lesion_classes lists a class twice: {codes}')
+            raise UserValueError(f'lesion_classes lists a class twice: {codes}')
         given_base = [c for c in codes if c in BASE_CODES]
         if given_base and codes[:len(given_base)] != list(BASE_CODES)[:len(given_base)]:
-            raise ValueError(f'lesion_classes: {BACKGROUND} and {RETINA} must come first '
-                             f'(in that order) when listed, got {codes}')
+            raise UserValueError(f'lesion_classes: {BACKGROUND} and {RETINA} must come first '
+                                 f'(in that order) when listed, got {codes}')
         codes = list(BASE_CODES) + [c for c in codes if c not in BASE_CODES]
         if len(codes) > 255:
-            raise ValueError('at most 255 classes fit a uint8 label map')
+            raise UserValueError('at most 255 classes fit a uint8 label map')
         self.codes: tuple[str, ...] = tuple(codes)
         self.classes: tuple[LesionClass, ...] = tuple(get_lesion_class(c) for c in codes)
 
@@ -246,8 +248,8 @@ class ClassSet:
         """(H, W) class indices -> (H, W, 3) uint8 RGB in the class palette."""
         label = np.asarray(label)
         if label.size and int(label.max()) >= len(self):
-            raise ValueError(f'label value {int(label.max())} outside 0..{len(self) - 1} '
-                             f'for classes {list(self.codes)}')
+            raise UserValueError(f'label value {int(label.max())} outside 0..{len(self) - 1} '
+                                 f'for classes {list(self.codes)}')
         return self.palette[label]
 
     # -- (de)serialisation ------------------------------------------------------------------
@@ -267,8 +269,8 @@ class ClassSet:
         """
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f'{path}: classes.json not found (expected the class '
-                                    f'list of a prepared dataset)')
+            raise UserFileNotFoundError(f'{path}: classes.json not found (expected the class '
+                                        f'list of a prepared dataset)')
         try:
             data = json.loads(path.read_text())
             entries = data['classes']
@@ -281,12 +283,12 @@ class ClassSet:
                                           sources=entry.get('sources', {}))
                 codes.append(code)
         except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f'{path}: not a valid classes.json ({e!r}); expected '
-                             f'{{"classes": [{{"code", "name", "color", "priority"}}, ...]}}'
-                             ) from e
+            raise UserValueError(f'{path}: not a valid classes.json ({e!r}); expected '
+                                 f'{{"classes": [{{"code", "name", "color", "priority"}}, ...]}}'
+                                 ) from e
         if tuple(codes[:2]) != BASE_CODES:
-            raise ValueError(f'{path}: the first two classes must be {list(BASE_CODES)}, '
-                             f'got {codes[:2]}')
+            raise UserValueError(f'{path}: the first two classes must be {list(BASE_CODES)}, '
+                                 f'got {codes[:2]}')
         return cls(codes)
 
 

@@ -1,11 +1,18 @@
-"""What the command-line tools share: argument types that name what they expected, and a
-clean stop on Ctrl-C."""
+"""What the command-line tools share: argument types that name what they expected, a
+clean stop on Ctrl-C, and user errors in one line (:func:`run_tool`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import traceback
 from typing import Callable, Optional, Sequence
+
+from .errors import UserError, is_disk_full, one_line
+
+#: Set to 1 (or pass --debug) to see the traceback of a user error.
+DEBUG_ENV = 'FUNDUS_DEBUG'
 
 
 def positive_int(text: str) -> int:
@@ -82,12 +89,52 @@ def resume_command(argv: Sequence[str], add: Optional[str] = None) -> str:
     return ' '.join(shlex.quote(a) for a in ['python', *args])
 
 
+def add_debug_argument(parser: argparse.ArgumentParser) -> None:
+    """The tools' ``--debug``: a user error shows its traceback (:func:`run_tool`)."""
+    parser.add_argument('--debug', action='store_true',
+                        help=f'show the traceback of an error about the input or the '
+                             f'options (also: {DEBUG_ENV}=1)')
+
+
+def debug_requested(argv: Optional[Sequence[str]] = None) -> bool:
+    """``--debug`` on the command line or ``FUNDUS_DEBUG`` set to a true value."""
+    argv = sys.argv[1:] if argv is None else argv
+    return '--debug' in argv or os.environ.get(DEBUG_ENV, '').strip().lower() in (
+        '1', 'true', 'yes', 'on')
+
+
 def run_tool(main: Callable[[], int], kind: str, resume_flag: Optional[str] = None) -> int:
-    """Run a tool's ``main``; on Ctrl-C print one line saying what was kept and the
-    command that goes on, and return 130 (the shell's code for SIGINT), no traceback."""
+    """Run a tool's ``main``.
+
+    On Ctrl-C: one line saying what was kept and the command that goes on, and 130 (the
+    shell's code for SIGINT). On a user error (:class:`~.errors.UserError`, a full disk,
+    or ``SystemExit`` with a message, the tools' own refusals): one line
+    ``error: <message>`` on stderr and 2, the traceback only with ``--debug`` or
+    ``FUNDUS_DEBUG=1``. Anything else is a bug: its traceback, as Python prints it.
+    """
     try:
         return main()
-    except KeyboardInterrupt:
-        print(f'\ninterrupted: {SAVED[kind]}; to go on, run: '
+    except KeyboardInterrupt as exc:
+        saved = getattr(exc, 'saved', None) or SAVED[kind]  # set where SAVED's is not true
+        print(f'\ninterrupted: {saved}; to go on, run: '
               f'{resume_command(sys.argv, resume_flag)}', file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):  # argparse and sys.exit(n): as they were
+            raise
+        return _user_error(exc.code)
+    except UserError as exc:
+        return _user_error(one_line(exc))
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        where = exc.filename or 'a file of the output'
+        return _user_error(f'{where}: the disk is full (no space left on the device); '
+                           f'free some space or write to another disk, then run again')
+
+
+def _user_error(message: str) -> int:
+    if debug_requested():
+        traceback.print_exc()
+    print(f'error: {message}', file=sys.stderr, flush=True)
+    return 2

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import inspect
 import os.path as osp
 from typing import Callable, Optional
 
@@ -38,6 +39,7 @@ from mmengine.runner import Runner
 from .checkpoint import checkpoint_problem, find_resume_checkpoint
 from .classes import ClassSet
 from .compat import cuda_devices, patch_mmengine_cpu_distributed
+from .errors import UserFileNotFoundError, UserKeyError, UserValueError
 from .engine.precision import bf16_supported
 
 #: Top-level config keys the mmengine Runner (and this project's tools) read.
@@ -123,13 +125,119 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+#: Untyped dicts the Runner hands to a function or class: path -> how to find its keys.
+UNTYPED_SECTIONS = {
+    'randomness': lambda node: (*_params(Runner.set_randomness), 'Runner.set_randomness'),
+    'train_cfg': lambda node: _loop_params(node, train=True),
+    'val_cfg': lambda node: _loop_params(node, train=False, kind='ValLoop'),
+    'test_cfg': lambda node: _loop_params(node, train=False, kind='TestLoop'),
+}
+
+
+def _params(fn):
+    """(accepted keyword names, open) of ``fn``: open when it takes ``**kwargs``."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return set(), True
+    names = {n for n, p in sig.parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != 'self'}
+    return names, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _loop_params(node, train: bool, kind: Optional[str] = None):
+    from mmengine.runner import loops
+    if train:
+        kind = 'EpochBasedTrainLoop' if node.get('by_epoch', True) else 'IterBasedTrainLoop'
+    names, open_ = _params(getattr(loops, kind))
+    return names | {'by_epoch', 'type'}, open_, kind
+
+
+def _component_params(kind, scope: str):
+    """(accepted keys, open) of the component a config dict of ``type=kind`` builds,
+    looked up in every registry of ``scope``; (set(), True) when none is found."""
+    if not isinstance(kind, str):
+        found = [kind]
+    else:
+        from mmengine import registry
+        found = []
+        with DefaultScope.overwrite_default_scope(scope):
+            for name in dir(registry):
+                reg = getattr(registry, name)
+                if isinstance(reg, registry.Registry):
+                    try:
+                        obj = reg.get(kind)
+                    except Exception:  # a registry that cannot import its scope
+                        obj = None
+                    if obj is not None and obj not in found:
+                        found.append(obj)
+    if not found:
+        return set(), True
+    names, open_ = set(), False
+    for obj in found:
+        n, o = _params(obj)
+        names |= n
+        open_ = open_ or o
+    return names | {'type', '_scope_'}, open_
+
+
+def check_option_key(cfg: Config, key: str) -> None:
+    """Refuse a ``--cfg-options`` key that names nothing the config or its component
+    takes and looks misspelt (``randomness.seeed``), naming the key and the nearest valid
+    ones; mmengine would add it and fail later with a TypeError deep inside, or not at all.
+
+    The first part of the dotted key the config lacks is compared with its siblings and,
+    where the dict builds something (a ``type``, or one of the Runner's ``randomness``,
+    ``train_cfg``, ``val_cfg``, ``test_cfg``), with the arguments that takes. A new key is
+    refused when it is close to one of those, or when the thing built takes a fixed set of
+    arguments that does not hold it; a new key under a component that takes ``**kwargs``
+    and is unlike every sibling is let through.
+    """
+    parts = key.split('.')
+    node, where = cfg, ''
+    for i, part in enumerate(parts):
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node, where = node[int(part)], f'{where}.{part}' if where else part
+            continue
+        if not isinstance(node, (dict, Config)):
+            return  # a value replaced by a dict: mmengine's business
+        if part in node:
+            node, where = node[part], f'{where}.{part}' if where else part
+            continue
+        siblings = {k for k in node.keys() if not str(k).startswith('_')}
+        accepted, open_, owner = set(), True, where
+        if node is cfg:
+            accepted, owner = set(RUNNER_KEYS), 'the Runner'
+        elif 'type' in node:
+            accepted, open_ = _component_params(node['type'], cfg.get('default_scope') or
+                                                'mmengine')
+            owner = node['type'] if isinstance(node['type'], str) else \
+                getattr(node['type'], '__name__', where)
+        elif where in UNTYPED_SECTIONS:
+            accepted, open_, owner = UNTYPED_SECTIONS[where](node)
+        if part in accepted:  # a key it takes, not set yet: what is under it, too
+            node, where = {}, f'{where}.{part}' if where else part
+            continue
+        candidates = sorted(siblings | accepted)
+        close = difflib.get_close_matches(part, candidates, n=3, cutoff=0.75)
+        if not close and (open_ or not accepted):
+            return  # a new key of a component that takes it
+        hint = (f'did you mean {" or ".join(repr(c) for c in close)}?' if close else
+                f'it takes {", ".join(sorted(accepted - {"type", "_scope_"}))}')
+        raise UserKeyError(
+            f'--cfg-options {key}: {where or "the config"} has no key {part!r}, and '
+            f'{owner} does not take one of that name; {hint} Check the spelling '
+            f'(tools/print_config.py prints the config with its keys)')
+
+
 def merge_options(cfg: Config, options: Optional[dict], log: Callable = print_log) -> None:
     """``cfg.merge_from_dict(options)``, carrying changed run settings into the components.
 
     For every top-level key of ``RUN_SETTINGS`` the options change, each component field
     that held the key's old value gets the new one; a changed ``lesion_classes`` also
     changes the counts of ``DERIVED`` (unless the options set them too). A run setting the
-    config does not have is an error (it would reach nothing).
+    config does not have is an error (it would reach nothing), and so is a key that looks
+    misspelt (:func:`check_option_key`).
     """
     if not options:
         return
@@ -137,8 +245,9 @@ def merge_options(cfg: Config, options: Optional[dict], log: Callable = print_lo
     for key in options:
         if key in RUN_SETTINGS and key not in cfg:
             have = sorted(k for k in RUN_SETTINGS if k in cfg)
-            raise KeyError(f'--cfg-options {key}: this config has no top-level {key!r}, so it '
-                           f'would reach no component; its run settings: {have}')
+            raise UserKeyError(f'--cfg-options {key}: this config has no top-level {key!r}, '
+                               f'so it would reach no component; its run settings: {have}')
+        check_option_key(cfg, key)
     old = {k: copy.deepcopy(cfg[k]) for k in RUN_SETTINGS if k in cfg}
     cfg.merge_from_dict(options)
     changed = {k: (old[k], cfg[k]) for k in old if _plain(cfg[k]) != _plain(old[k])}
@@ -194,8 +303,8 @@ def check_config_keys(cfg: Config, path: str = 'config') -> None:
             continue
         close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.85)
         if close:
-            raise KeyError(f'{path}: unknown config key {key!r}; did you mean {close[0]!r}? '
-                           f'(mmengine would silently ignore it)')
+            raise UserKeyError(f'{path}: unknown config key {key!r}; did you mean '
+                               f'{close[0]!r}? (mmengine would silently ignore it)')
 
 
 def enable_amp(cfg: Config) -> None:
@@ -205,11 +314,12 @@ def enable_amp(cfg: Config) -> None:
 
     ow = cfg.get('optim_wrapper')
     if ow is None:
-        raise KeyError('--amp: the config has no optim_wrapper')
+        raise UserKeyError('--amp: the config has no optim_wrapper; give a config that '
+                           'trains')
     wrappers = [ow] if 'type' in ow and ow['type'] != 'MultiOptimWrapperConstructor' and \
         'optimizer' in ow else [v for v in ow.values() if isinstance(v, dict) and 'optimizer' in v]
     if not wrappers:
-        raise KeyError('--amp: found no optimizer wrapper in optim_wrapper')
+        raise UserKeyError('--amp: found no optimizer wrapper in optim_wrapper')
     for w in wrappers:
         if w.get('type') == 'PrecisionOptimWrapper':
             w['precision'] = 'bf16' if bf16_supported() else 'fp16'
@@ -252,8 +362,13 @@ def load_config(path: str, cfg_options: Optional[dict] = None, *, work_dir=None,
     path: that checkpoint) are set when given.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: config not found')
-    cfg = Config.fromfile(path)
+        raise UserFileNotFoundError(f'{path}: config not found; give the path of a config '
+                                    f'file (configs/...)')
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as exc:
+        raise UserValueError(f'{path}: not a valid config: {exc.msg} at line {exc.lineno}; '
+                             f'fix the file') from exc
     merge_options(cfg, cfg_options, log=log)
     check_config_keys(cfg, path)
     for problem in check_run_settings(cfg):
@@ -284,8 +399,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None, *, work_dir=None,
     elif resume:
         problem = checkpoint_problem(resume)
         if problem is not None:
-            raise (FileNotFoundError if problem == 'not found' else ValueError)(
-                f'--resume {resume}: {problem}')
+            raise (UserFileNotFoundError if problem == 'not found' else UserValueError)(
+                f'--resume {resume}: {problem}; give an intact checkpoint, or --resume '
+                f'alone for the newest intact one of the work dir')
         cfg.resume, cfg.load_from = True, str(resume)
     return cfg
 

@@ -29,6 +29,7 @@ import numpy as np
 from .classes import ClassSet
 from .datasets.layout import MetaRow, read_meta, stratified_split, write_meta
 from .datasets.prepare import atomic_root, init_layout, run_jobs, write_pair
+from .errors import UserValueError
 
 #: The smallest image side the phantom draws (its smallest lesions need a few pixels).
 MIN_SIZE = 16
@@ -369,8 +370,8 @@ def phantom_grades(num: int, seed: int = 0, distribution=None) -> list[int]:
         return rng.permutation(grades).tolist()
     p = np.asarray(distribution, dtype=np.float64)
     if p.shape != (5,) or (p < 0).any() or p.sum() <= 0:
-        raise ValueError(f'grade distribution must be 5 non-negative weights with a '
-                         f'positive sum, got {distribution!r}')
+        raise UserValueError(f'grade distribution must be 5 non-negative weights with a '
+                             f'positive sum, got {distribution!r}')
     return rng.choice(5, size=num, p=p / p.sum()).tolist()
 
 
@@ -399,13 +400,13 @@ def write_phantom_dataset(out, num: int, size: int = 512, seed: int = 0,
     """
 
     if num < 1:
-        raise ValueError(f'num must be at least 1, got {num}')
+        raise UserValueError(f'num must be at least 1, got {num}')
     classes = classes if isinstance(classes, ClassSet) else ClassSet(classes or PHANTOM_CLASSES)
     unknown = [c for c in classes.lesion_codes if c not in PHANTOM_CLASSES]
     if unknown:
-        raise ValueError(f'the phantom does not draw {unknown}; it draws {list(PHANTOM_CLASSES)}')
+        raise UserValueError(f'the phantom does not draw {unknown}; it draws {list(PHANTOM_CLASSES)}')
     if int(size) < MIN_SIZE:
-        raise ValueError(f'size must be at least {MIN_SIZE} pixels, got {size}')
+        raise UserValueError(f'size must be at least {MIN_SIZE} pixels, got {size}')
     grades = phantom_grades(num, seed, distribution)
     # Written into a temporary sibling and swapped in only when whole (atomic_root).
     with atomic_root(out, overwrite) as tmp:

@@ -53,6 +53,7 @@ import numpy as np
 
 from .classes import DDR, FGADR, IDRID, get_lesion_class
 from .datasets.prepare import atomic_root, run_jobs
+from .errors import UserFileNotFoundError, UserValueError, write_file
 from .phantom import PHANTOM_CLASSES, draw_phantom, phantom_grades
 
 PathLike = Union[str, Path]
@@ -137,9 +138,9 @@ def raw_frame(layout: str, size: int) -> Frame:
 
 def _check_layout(layout) -> None:
     if layout not in RAW_LAYOUTS:
-        raise ValueError(f'layout must be one of {", ".join(RAW_LAYOUTS)}, got {layout!r} '
-                         f'(the prepared layout is written by '
-                         f'fundus_plugins.phantom.write_phantom_dataset)')
+        raise UserValueError(f'layout must be one of {", ".join(RAW_LAYOUTS)}, got {layout!r} '
+                             f'(the prepared layout is written by '
+                             f'fundus_plugins.phantom.write_phantom_dataset)')
 
 
 def raw_codes(layout: str) -> tuple:
@@ -225,7 +226,7 @@ def _write(path: Path, array: np.ndarray, ext: str, params=()) -> None:
     if not ok:
         raise OSError(f'{path}: cannot encode {ext}')
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf.tofile(str(path))
+    write_file(path, buf.tobytes())  # a full disk is named as such, with the path
 
 
 def _write_mask(layout: str, path: Path, mask: np.ndarray) -> None:
@@ -305,12 +306,12 @@ def write_raw_phantom(out: PathLike, layout: str, num: int, size: int = 512, see
     """
     _check_layout(layout)
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
-        raise ValueError(f'num must be an integer of at least 1, got {num!r}')
+        raise UserValueError(f'num must be an integer of at least 1, got {num!r}')
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_SIZE:
-        raise ValueError(f'size must be an integer of at least {MIN_SIZE} pixels (the side '
-                         f'of the drawn field of view), got {size!r}')
+        raise UserValueError(f'size must be an integer of at least {MIN_SIZE} pixels (the side '
+                             f'of the drawn field of view), got {size!r}')
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f'workers must be an integer of at least 1, got {workers!r}')
+        raise UserValueError(f'workers must be an integer of at least 1, got {workers!r}')
     num, size = int(num), int(size)
     grades = phantom_grades(num, seed, distribution)
     out = Path(out)
@@ -360,21 +361,21 @@ def read_phantom_truth(root: PathLike) -> dict:
     and the missing column or bad row."""
     path = Path(root) / TRUTH_FILE
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: phantom truth file not found (written by '
-                                f'write_raw_phantom)')
+        raise UserFileNotFoundError(f'{path}: phantom truth file not found (written by '
+                                    f'write_raw_phantom)')
     out = {}
     with path.open(newline='') as f:
         reader = csv.DictReader(f)
         missing = [c for c in TRUTH_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f'{path}: missing column(s) {missing}; expected {list(TRUTH_COLUMNS)}')
+            raise UserValueError(f'{path}: missing column(s) {missing}; expected {list(TRUTH_COLUMNS)}')
         for lineno, row in enumerate(reader, start=2):
             try:
                 od = tuple(float(row[c]) for c in TRUTH_COLUMNS[5:])
                 grade = int(row['grade'])
             except (TypeError, ValueError):
-                raise ValueError(f'{path}:{lineno}: expected an integer grade and numeric '
-                                 f'od_* columns, got {row}') from None
+                raise UserValueError(f'{path}:{lineno}: expected an integer grade and numeric '
+                                     f'od_* columns, got {row}') from None
             out[row['name']] = RawImage(row['name'], row['split'], row['file'], grade,
                                         tuple(row['classes'].split()), od)
     return out

@@ -9,6 +9,7 @@ import numpy as np
 
 from .classes import ClassSet
 from .datasets.layout import image_path, label_path, read_classes, read_meta
+from .errors import write_file
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -83,8 +84,10 @@ def tile_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] = 
 def save_rgb(path: Union[str, Path], image: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f'{path}: cannot write image')
+    ok, buf = cv2.imencode(path.suffix or '.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f'{path}: cannot encode the image as {path.suffix}')
+    write_file(path, buf.tobytes())  # a full disk is named as such, with the path
     return path
 
 

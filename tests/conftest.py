@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -20,6 +22,25 @@ from fundus_plugins.models.spade.losses import VGG19_FILE  # noqa: E402
 from fundus_plugins.phantom import draw_phantom  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def child_options(signalled: bool = False) -> dict:
+    """Keyword arguments of subprocess.Popen / run for a test's child process, so that it
+    does not depend on how the test run was launched: stdin is /dev/null (not whatever the
+    launcher left on fd 0: a terminal, nothing, a closed descriptor), and with
+    ``signalled`` (a test that sends it a signal) SIGINT, SIGTERM, SIGQUIT and SIGHUP are
+    at their defaults in the child. A background job of a non-interactive shell inherits
+    SIGINT and SIGQUIT as ignored, nohup SIGHUP, and Python keeps an ignored SIGINT
+    ignored: such a child would never see the signal the test sends."""
+    options = dict(stdin=subprocess.DEVNULL)
+    if signalled:
+        options['preexec_fn'] = _default_signals
+    return options
 
 
 def fake_photo(grade: int, seed: int, size: int = 96, pad: int = 24):

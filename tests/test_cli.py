@@ -7,7 +7,7 @@ import time
 
 from fundus_plugins.cli import resume_command, run_tool
 
-from conftest import REPO
+from conftest import REPO, child_options
 
 
 def test_ctrl_c_in_make_phantom_is_one_line_and_leaves_nothing(tmp_path):
@@ -16,7 +16,7 @@ def test_ctrl_c_in_make_phantom_is_one_line_and_leaves_nothing(tmp_path):
     proc = subprocess.Popen([sys.executable, str(REPO / 'tools/make_phantom.py'), '--num',
                              '5000', '--size', '128', '--out', str(out), '--no-preview'],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, **child_options(signalled=True))
     partial = tmp_path / '.ph.partial'
     deadline = time.time() + 120
     while not (partial / 'images').is_dir() or not any((partial / 'images').iterdir()):

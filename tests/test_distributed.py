@@ -10,7 +10,7 @@ import torch
 from fundus_plugins.apis import init_model
 from fundus_plugins.config import load_config
 
-from conftest import REPO, tiny_seg_options, write_config
+from conftest import REPO, child_options, tiny_seg_options, write_config
 
 pytestmark = pytest.mark.skipif(sys.platform == 'win32', reason='bash launcher')
 
@@ -24,7 +24,8 @@ def _free_port() -> int:
 def _run(script, *args, cwd):
     env = dict(os.environ, PORT=str(_free_port()), PYTHON=sys.executable)
     proc = subprocess.run(['bash', str(REPO / 'tools' / script), *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600,
+                          **child_options())
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     return out

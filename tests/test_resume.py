@@ -11,7 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from conftest import REPO
+from conftest import REPO, child_options
 
 
 class ToyModel(BaseModel):
@@ -60,6 +60,7 @@ def _runner(work_dir, max_iters, resume=False, hooks=()):
 
 
 IMPORT_CHANGES_NOTHING = """
+import signal, warnings
 import torch
 from mmengine.dist import utils
 from mmengine.model.wrappers import distributed
@@ -67,18 +68,20 @@ from mmengine.runner.checkpoint import CheckpointLoader
 def state():
     return (dict(CheckpointLoader._schemes), utils._init_dist_pytorch,
             distributed.MMDistributedDataParallel.__init__,
-            list(torch.serialization.get_safe_globals()), torch.load.__defaults__)
+            list(torch.serialization.get_safe_globals()), torch.load.__defaults__,
+            [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)],
+            list(warnings.filters))
 import mmagic.evaluation, mmagic.models, mmseg.models  # their imports may change torch
 before = state()
 import fundus_plugins
-assert state() == before, 'importing fundus_plugins changed mmengine or torch'
+assert state() == before, 'importing fundus_plugins changed mmengine, torch, signals or warnings'
 print('unchanged')
 """
 
 
 def test_importing_the_package_leaves_mmengine_and_torch_as_they_were():
     out = subprocess.run([sys.executable, '-c', IMPORT_CHANGES_NOTHING], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, **child_options())
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'unchanged' in out.stdout
 

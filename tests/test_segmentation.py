@@ -165,9 +165,12 @@ PC = (np.array([[1, 4, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 
 PD = (np.array([[3, 3, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 0]]))
 
 
-@pytest.mark.parametrize('bug, expect', [
-    (False, ((2 / 3 + 1 + 0 + 1) / 4, (2 / 3 + 1 + 0 + .5) / 4, (2 / 3 + 1 + 0 + 2 / 3) / 4)),
-    (True, ((.5 + 1 + 0 + 1) / 4,) * 3)])
+# With the class-0 bug, the paper's code loses the first scored class in its order (RET,
+# OD, MA, ...): here OD, which is not pooled, so the lesion score is the same as without.
+NO_BUG = ((2 / 3 + 1 + 0 + 1) / 4, (2 / 3 + 1 + 0 + .5) / 4, (2 / 3 + 1 + 0 + 2 / 3) / 4)
+
+
+@pytest.mark.parametrize('bug, expect', [(False, NO_BUG), (True, NO_BUG)])
 def test_paper_metric_by_hand(bug, expect):
     m = _run(PaperLesionMetric(threshold=None, class0_bug=bug),
              [_sample(*x) for x in (PA, PB, PC, PD)], PAPER_CLASSES)
@@ -179,6 +182,87 @@ def test_paper_metric_by_hand(bug, expect):
     # EX alone (MA is then no lesion): A tp 1, fp 1, fn 1 (its EX predicted MA) -> 1/2;
     # B 1; C fn 1 -> 0; D nothing -> 1.
     assert m['paper_f1/EX'] == pytest.approx(100 * (.5 + 1 + 0 + 1) / 4, abs=0.01)
+
+
+def _paper(samples, classes, **kw):
+    metric = PaperLesionMetric(threshold=None, **kw)
+    m = _run(metric, samples, classes)
+    return metric, [m[f'paper_{k}'] for k in ('precision', 'recall', 'f1')]
+
+
+def test_class0_bug_loses_the_first_scored_class_in_the_papers_order_not_the_configs():
+    # Classes listed EX, MA, HE (BG 0, RET 1, EX 2, MA 3, HE 4): the paper's code loses MA
+    # (its order is MA, HE, EX), not EX, the first in the config.
+    classes = ('BG', 'RET', 'EX', 'MA', 'HE')
+    # R1: (EX,EX) TP, (EX,RET) FN, (MA,MA) TP, (HE,RET) FN, (RET,HE) FP.
+    #   pooled EX, MA, HE: tp 2, fp 1, fn 2 -> P 2/3, R 1/2, F1 4/7;
+    #   MA lost (counts as no lesion): tp 1, fp 1, fn 2 -> P 1/2, R 1/3, F1 2/5.
+    r1 = (np.array([[2, 2, 3, 4], [1, 1, 1, 0]]), np.array([[2, 1, 3, 1], [1, 4, 1, 0]]))
+    # R2: MA only, half found: tp 1, fn 1 -> 1, 1/2, 2/3; MA lost: nothing -> 1, 1, 1.
+    r2 = (np.array([[3, 3, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 0]]))
+    samples = [_sample(*r1), _sample(*r2)]
+    metric, bug = _paper(samples, classes, class0_bug=True)
+    assert metric.dropped_class() == 'MA'
+    assert bug == pytest.approx([100 * (1 / 2 + 1) / 2, 100 * (1 / 3 + 1) / 2,
+                                 100 * (2 / 5 + 1) / 2], abs=0.01)
+    _, plain = _paper(samples, classes)
+    assert plain == pytest.approx([100 * (2 / 3 + 1) / 2, 100 * (1 / 2 + 1 / 2) / 2,
+                                   100 * (4 / 7 + 2 / 3) / 2], abs=0.01)
+    # The same images with the classes in the paper's order give the same numbers.
+    order = {0: 0, 1: 1, 2: 4, 3: 2, 4: 3}  # EX, MA, HE -> MA, HE, EX
+    moved = [_sample(np.vectorize(order.get)(t), np.vectorize(order.get)(p))
+             for t, p in (r1, r2)]
+    assert _paper(moved, ('BG', 'RET', 'MA', 'HE', 'EX'), class0_bug=True)[1] == \
+        pytest.approx(bug, abs=0.01)
+
+
+@pytest.mark.parametrize('classes', [('BG', 'RET', 'OD', 'EX'), ('BG', 'RET', 'EX', 'OD')])
+def test_class0_bug_with_the_disc_scored_loses_the_disc(classes):
+    # OD + EX, in either config order: the paper's code loses OD (its first scored class),
+    # so EX stays pooled. IMG1: EX tp 1, fp 1, fn 1 -> 1/2 each; IMG2: EX fp 2 -> 0.
+    # Mean 25 each, with or without the bug.
+    swap = classes[2] == 'EX'
+    imgs = [tuple(np.where(a == 2, 3, np.where(a == 3, 2, a)) if swap else a for a in img)
+            for img in (IMG1, IMG2)]
+    samples = [_sample(*img) for img in imgs]
+    metric, bug = _paper(samples, classes, class0_bug=True)
+    assert metric.dropped_class() == 'OD'
+    assert bug == pytest.approx([25, 25, 25], abs=0.01)
+    assert _paper(samples, classes)[1] == pytest.approx([25, 25, 25], abs=0.01)
+    # The disc pooled with the lesions (no separate classes): without the bug OD and EX
+    # are pooled: IMG1 tp 2 (OD, EX), fp 1, fn 2 (OD, EX) -> 2/3, 1/2, 4/7; IMG2 0.
+    # With it, OD is lost and EX alone is left: 25 each again.
+    _, pooled = _paper(samples, classes, separate_classes=())
+    assert pooled == pytest.approx([100 / 3, 25, 100 * 2 / 7], abs=0.01)
+    metric, bug = _paper(samples, classes, separate_classes=(), class0_bug=True)
+    assert metric.dropped_class() == 'OD' and not metric.pooled_mask()[classes.index('OD')]
+    assert bug == pytest.approx([25, 25, 25], abs=0.01)
+
+
+def test_paper_metric_scores_at_a_given_size_with_labels_resized_nearest():
+    classes = ('BG', 'RET', 'OD', 'EX')
+    # A one-pixel EX at (1, 1) of a 4 x 4 label, missed: at label size tp 0, fn 1 -> 0.
+    truth = np.ones((4, 4), np.int64)
+    truth[1, 1] = 3
+    pred = np.ones((4, 4), np.int64)
+    assert _paper([_sample(truth, pred)], classes)[1] == [0, 0, 0]
+    # At 2 x 2, nearest-neighbour keeps pixels (0, 0), (0, 2), (2, 0), (2, 2): the lesion
+    # is not there, and an image with neither lesion nor prediction scores 1, 1, 1.
+    metric, scores = _paper([_sample(truth, pred)], classes, score_size=2)
+    assert scores == [100, 100, 100]
+    # With logits (constant per class: EX at probability about 0.9 everywhere) the logits
+    # are resized and thresholded: at 4 x 4 from a 2 x 2 label with EX at (0, 0) (its
+    # top-left 2 x 2 block after resizing): tp 4, fp 12 -> P 1/4, R 1, F1 2/5.
+    truth = np.array([[3, 1], [1, 1]])
+    logits = np.zeros((4, 2, 2))
+    logits[3] = 3.0
+    m = _run(PaperLesionMetric(score_size=4), [_sample(truth, np.full((2, 2), 3),
+                                                       logits=logits)], classes)
+    assert [m['paper_precision'], m['paper_recall'], m['paper_f1']] == \
+        pytest.approx([25, 100, 40], abs=0.01)
+    assert m['paper_score_size'] == 4
+    with pytest.raises(ValueError, match='score_size must be a whole number'):
+        PaperLesionMetric(score_size=0)
 
 
 def test_paper_metric_skips_unannotated_classes_and_thresholds_probabilities():

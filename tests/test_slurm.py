@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, child_options
 
 FAKE_SRUN = """#!/usr/bin/env bash
 printf '%s\\n' "$@" > "$SRUN_LOG"
@@ -28,7 +28,7 @@ def srun(tmp_path):
             log.unlink()
         out = subprocess.run(['bash', str(REPO / 'tools' / script), *args],
                              env=dict(env, **extra), capture_output=True, text=True,
-                             timeout=60)
+                             timeout=60, **child_options())
         return out, (log.read_text().splitlines() if log.exists() else None)
     return run
 

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
 
 
 def parse_args(argv=None):
@@ -25,6 +25,7 @@ def parse_args(argv=None):
                    help='compare at this size (default: generated maps)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='output prefix (default GENERATED_DIR/analysis)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
 
 
 def parse_args(argv=None):
@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument('--overwrite', action='store_true')
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

@@ -26,7 +26,8 @@ import time
 
 from mmengine.config import DictAction
 
-from fundus_plugins.cli import batch_size_arg, positive_int, run_tool
+from fundus_plugins.cli import (add_debug_argument, batch_size_arg, positive_int,
+                                run_tool)
 
 
 def parse_args(argv=None):
@@ -59,6 +60,7 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_debug_argument(p)
     args = p.parse_args(argv)
     if args.real_lesions and args.num_per_grade is None:
         p.error('--real-lesions needs --num-per-grade')

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
 from fundus_plugins.datasets.prepare import format_summary, summarize
 from fundus_plugins.phantom import PHANTOM_CLASSES, write_phantom_dataset
 from fundus_plugins.phantom_raw import RAW_LAYOUTS, format_raw_listing, write_raw_phantom
@@ -47,6 +47,7 @@ def parse_args(argv=None):
     p.add_argument('--workers', type=int, default=1)
     p.add_argument('--overwrite', action='store_true', help='replace an existing dataset')
     p.add_argument('--no-preview', action='store_true')
+    add_debug_argument(p)
     args = p.parse_args(argv)
     if args.layout != PREPARED:
         for flag, value in (('--classes', args.classes), ('--test-fraction', args.test_fraction)):

@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
 
 
 def parse_args(argv=None):
@@ -44,6 +44,7 @@ def parse_args(argv=None):
                         'healthy images, for the seam measure (default: --real)')
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

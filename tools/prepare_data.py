@@ -20,7 +20,7 @@ import sys
 import time
 
 from fundus_plugins.classes import DEFAULT_CLASSES, ClassSet, register_lesion_class
-from fundus_plugins.cli import positive_int, run_tool
+from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
 from fundus_plugins.datasets.prepare import format_summary, prepare_dataset
 from fundus_plugins.datasets.sources import read_ddr, read_fgadr, read_idrid
 from fundus_plugins.visualization import preview_dataset
@@ -50,6 +50,7 @@ def parse_args(argv=None):
     p.add_argument('--test-fraction', type=float, default=0.2)
     p.add_argument('--workers', type=int, default=1)
     p.add_argument('--overwrite', action='store_true')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

@@ -16,6 +16,8 @@ import sys
 
 from mmengine.config import DictAction
 
+from fundus_plugins.cli import add_debug_argument, run_tool
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Print a config as the tools run it')
@@ -27,6 +29,7 @@ def parse_args(argv=None):
     p.add_argument('--resume', nargs='?', type=str, const='auto', help='as for tools/train.py')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--out', help='also write the config to this file (.py, .json or .yaml)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 
@@ -45,4 +48,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_tool(main, 'none'))

@@ -49,6 +49,8 @@ def parse_args(argv=None):
                    help='re-run these stages (and everything after them)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override pipeline config keys, e.g. labels.max_iters=100')
+    from fundus_plugins.cli import add_debug_argument  # after the filters, as run_tool
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

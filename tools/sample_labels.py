@@ -17,7 +17,8 @@ from pathlib import Path
 from mmengine.config import DictAction
 
 from fundus_plugins.apis import add_fov_arguments
-from fundus_plugins.cli import positive_float, positive_int, run_tool
+from fundus_plugins.cli import (add_debug_argument, positive_float, positive_int,
+                                run_tool)
 
 
 def parse_args(argv=None):
@@ -38,6 +39,7 @@ def parse_args(argv=None):
                    help='no progress bars (they are written to stderr)')
     add_fov_arguments(p)
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from fundus_plugins.apis import add_fov_arguments
-from fundus_plugins.cli import WRITERS_HELP, batch_size_arg, positive_int, run_tool, threads_arg
+from fundus_plugins.cli import (WRITERS_HELP, add_debug_argument, batch_size_arg,
+                                positive_int, run_tool, threads_arg)
 
 
 def parse_args(argv=None):
@@ -47,6 +48,7 @@ def parse_args(argv=None):
     add_fov_arguments(p)
     p.add_argument('--data-root', help='override both configs\' data_root (only used to '
                                        'build them)')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

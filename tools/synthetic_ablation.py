@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from fundus_plugins.cli import run_tool
+from fundus_plugins.cli import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -34,6 +34,7 @@ def parse_args(argv=None):
                         'the real-only run (default: the same epochs, as the paper)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override config keys, e.g. synthetic_root=DIR data_root=DIR')
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

@@ -2,7 +2,8 @@
 """Test a trained config: ``python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]``.
 
 Runs the config's test loop (its ``test_dataloader`` / ``test_evaluator``) with the
-checkpoint's weights and prints the metrics; ``--out`` also writes them as JSON.
+checkpoint's weights and prints the metrics; ``--out`` also writes them as JSON. A
+checkpoint of another model than the config builds is refused, saying which.
 """
 import argparse
 import json
@@ -12,7 +13,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from fundus_plugins.cli import run_tool
+from fundus_plugins.cli import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -24,6 +25,7 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(p)
     args = p.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -31,7 +33,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.checkpoint import mmengine_checkpoint_globals
+    from fundus_plugins.checkpoint import (check_checkpoint_fits, load_checkpoint,
+                                           mmengine_checkpoint_globals)
     from fundus_plugins.config import build_runner, load_config
 
     if not osp.isfile(args.checkpoint):
@@ -40,6 +43,14 @@ def main(argv=None):
                       launcher=args.launcher)
     cfg.load_from = args.checkpoint
     runner = build_runner(cfg)
+    # mmengine loads load_from leniently (a warning, then random weights where keys
+    # differ): a checkpoint of another model is refused first, naming both models.
+    model = getattr(runner.model, 'module', runner.model)
+    state = load_checkpoint(args.checkpoint)
+    check_checkpoint_fits(model.state_dict(), {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state.get('state_dict', state).items()}, state, args.checkpoint,
+        cfg.model.get('type'), args.config)
     with mmengine_checkpoint_globals(args.checkpoint):
         metrics = runner.test()
     if args.out and runner.rank == 0:

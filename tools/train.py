@@ -14,7 +14,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from fundus_plugins.cli import run_tool
+from fundus_plugins.cli import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -30,6 +30,7 @@ def parse_args(argv=None):
                    help='override config keys, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(p)
     args = p.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -48,11 +49,14 @@ def main(argv=None):
     cfg = build_cfg(args)
     from fundus_plugins.checkpoint import mmengine_checkpoint_globals
     from fundus_plugins.config import build_runner
+    from fundus_plugins.locks import run_lock
 
-    runner = build_runner(cfg)
-    # Resuming (or load_from) unpickles only the types an mmengine checkpoint holds.
-    with mmengine_checkpoint_globals(cfg.get('load_from') or cfg.work_dir):
-        runner.train()
+    # One work dir, one run: a second training on it is refused, naming this one.
+    with run_lock(cfg.work_dir, 'tools/train.py', cfg.get('launcher')):
+        runner = build_runner(cfg)
+        # Resuming (or load_from) unpickles only the types an mmengine checkpoint holds.
+        with mmengine_checkpoint_globals(cfg.get('load_from') or cfg.work_dir):
+            runner.train()
     return 0
 
 

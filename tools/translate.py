@@ -18,7 +18,8 @@ import time
 
 from mmengine.config import DictAction
 
-from fundus_plugins.cli import WRITERS_HELP, batch_size_arg, run_tool, threads_arg
+from fundus_plugins.cli import (WRITERS_HELP, add_debug_argument, batch_size_arg, run_tool,
+                                threads_arg)
 
 
 def parse_args(argv=None):
@@ -40,6 +41,7 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_debug_argument(p)
     return p.parse_args(argv)
 
 

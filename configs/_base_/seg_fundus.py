@@ -59,7 +59,8 @@ test_dataloader = val_dataloader
 # Three measures (fundus_plugins/segmentation/metrics.py), the optic disc reported on its
 # own and left out of the lesion scores:
 #   paper_*  Son et al.'s measure (Table 1(c)): per image, lesions pooled, averaged over
-#            images; class0_bug=True reproduces their code's loss of the first lesion class;
+#            images; class0_bug=True reproduces their code's loss of the first scored
+#            class in their order (RET, OD, MA, ...), score_size=512 their scoring size;
 #   image_*  per image and class, empty cases left out, averaged over images;
 #   pixel_*  pixels pooled over the test split, per class.
 val_evaluator = [dict(type='PaperLesionMetric', class0_bug=False),

@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS
 
 from ..classes import resolve_classes
+from ..errors import UserFileNotFoundError, UserValueError
 from .layout import GRADE_SOURCES, GRADES, SPLITS, image_path, label_path, read_classes, read_meta
 
 UNGRADED_POLICIES = ('keep', 'skip', 'error')
@@ -53,23 +54,23 @@ class FundusDataset(BaseDataset):
                  with_images: bool = True, max_samples: Optional[int] = None,
                  unannotated: str = 'keep', **kwargs):
         if split is not None and split not in SPLITS:
-            raise ValueError(f'FundusDataset: split must be one of {list(SPLITS)} or None, '
-                             f'got {split!r}')
+            raise UserValueError(f'FundusDataset: split must be one of {list(SPLITS)} or None, '
+                                 f'got {split!r}')
         if grades is not None:
             bad = [g for g in grades if g not in GRADES]
             if bad:
-                raise ValueError(f'FundusDataset: grades {bad} outside 0-4 (key "grades")')
+                raise UserValueError(f'FundusDataset: grades {bad} outside 0-4 (key "grades")')
         if grade_sources is not None:
             bad = [s for s in grade_sources if s not in GRADE_SOURCES]
             if bad:
-                raise ValueError(f'FundusDataset: unknown grade_sources {bad}; expected '
-                                 f'some of {list(GRADE_SOURCES)}')
+                raise UserValueError(f'FundusDataset: unknown grade_sources {bad}; expected '
+                                     f'some of {list(GRADE_SOURCES)}')
         if ungraded not in UNGRADED_POLICIES:
-            raise ValueError(f'FundusDataset: ungraded must be one of {UNGRADED_POLICIES}, '
-                             f'got {ungraded!r}')
+            raise UserValueError(f'FundusDataset: ungraded must be one of {UNGRADED_POLICIES}, '
+                                 f'got {ungraded!r}')
         if unannotated not in UNANNOTATED_POLICIES:
-            raise ValueError(f'FundusDataset: unannotated must be one of '
-                             f'{UNANNOTATED_POLICIES}, got {unannotated!r}')
+            raise UserValueError(f'FundusDataset: unannotated must be one of '
+                                 f'{UNANNOTATED_POLICIES}, got {unannotated!r}')
         self.unannotated = unannotated
         self.class_set = resolve_classes(classes)
         self.split = split
@@ -90,14 +91,14 @@ class FundusDataset(BaseDataset):
     def _load_root(self, root: str, split: Optional[str]) -> list[dict]:
         """The data list of one prepared root, with this dataset's filters."""
         if not osp.isdir(root):
-            raise FileNotFoundError(f'{root}: data_root not found (expected a prepared '
-                                    f'dataset: images/, labels/, meta.csv, classes.json)')
+            raise UserFileNotFoundError(f'{root}: data_root not found (expected a prepared '
+                                        f'dataset: images/, labels/, meta.csv, classes.json)')
         stored = read_classes(root)
         missing = [c for c in self.class_set.lesion_codes if c not in stored.codes]
         if missing:
-            raise ValueError(f'{root}/classes.json lacks class(es) {missing} that the config '
-                             f'selects; it has {list(stored.codes)}. Prepare the data with '
-                             f'those classes.')
+            raise UserValueError(f'{root}/classes.json lacks class(es) {missing} that the config '
+                                 f'selects; it has {list(stored.codes)}. Prepare the data with '
+                                 f'those classes.')
         lut = self.class_set.remap_from(stored)
         rows = read_meta(root)
         selected = [r for r in rows
@@ -106,9 +107,9 @@ class FundusDataset(BaseDataset):
                     and (self.grade_sources is None or r.grade_source in self.grade_sources)]
         ungraded = [r for r in selected if r.grade is None]
         if ungraded and self.ungraded == 'error':
-            raise ValueError(f'{root}/meta.csv: {len(ungraded)} selected image(s) have no '
-                             f'grade (e.g. {ungraded[0].name}); predict grades first or set '
-                             f"ungraded='skip'")
+            raise UserValueError(f'{root}/meta.csv: {len(ungraded)} selected image(s) have no '
+                                 f'grade (e.g. {ungraded[0].name}); predict grades first or set '
+                                 f"ungraded='skip'")
         if ungraded and self.ungraded == 'skip':
             print_log(f'FundusDataset({root}, split={split}): skipping '
                       f'{len(ungraded)} ungraded image(s)', logger='current')
@@ -117,14 +118,14 @@ class FundusDataset(BaseDataset):
         if self.max_samples is not None:
             selected = selected[:self.max_samples]
         if not selected:
-            raise ValueError(f'{root}: no images selected (split={split}, '
-                             f'grades={self.grades}, grade_sources={self.grade_sources})')
+            raise UserValueError(f'{root}: no images selected (split={split}, '
+                                 f'grades={self.grades}, grade_sources={self.grade_sources})')
         data_list = []
         luts = {}
         for r in selected:
             lab = str(label_path(root, r.name))
             if not osp.isfile(lab):
-                raise FileNotFoundError(f'{lab}: label listed in meta.csv is missing')
+                raise UserFileNotFoundError(f'{lab}: label listed in meta.csv is missing')
             annotated = tuple(c for c in self.class_set.lesion_codes if r.annotates(c))
             if annotated not in luts:
                 luts[annotated] = self._label_lut(lut, annotated)
@@ -139,7 +140,7 @@ class FundusDataset(BaseDataset):
             if self.with_images:
                 img = str(image_path(root, r.name))
                 if not osp.isfile(img):
-                    raise FileNotFoundError(f'{img}: image listed in meta.csv is missing')
+                    raise UserFileNotFoundError(f'{img}: image listed in meta.csv is missing')
                 info['img_path'] = img
             data_list.append(info)
         self._log_unannotated(root, split, data_list)

@@ -34,6 +34,8 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 
 from ..classes import BASE_CODES, ClassSet
+from ..errors import UserFileNotFoundError, UserValueError
+from ..locks import held_here
 
 META_COLUMNS = ('name', 'grade', 'grade_source', 'dataset', 'split', 'annotated', 'od_source')
 #: Columns a meta.csv must have; older files lack the last two (read as: all annotated).
@@ -44,6 +46,9 @@ GRADES = (0, 1, 2, 3, 4)
 GRADE_SOURCES = ('annotated', 'predicted', 'synthetic', 'ungraded')
 SPLITS = ('train', 'test')
 TEST_FRACTION = 0.2
+
+#: The mark of an output being written in place (see :func:`~.prepare.atomic_root`).
+INCOMPLETE = '.incomplete'
 
 PathLike = Union[str, Path]
 
@@ -78,8 +83,8 @@ def check_name(name: str, where: str) -> str:
     bad = (not name or '/' in name or '\\' in name or name.startswith('.')
            or name != name.strip() or any(ord(ch) < 32 for ch in name))
     if bad:
-        raise ValueError(f'{where}: name {name!r} is not a plain file stem (no path '
-                         f'separators, "..", leading dot or surrounding spaces)')
+        raise UserValueError(f'{where}: name {name!r} is not a plain file stem (no path '
+                             f'separators, "..", leading dot or surrounding spaces)')
     return name
 
 
@@ -93,54 +98,60 @@ def check_grade(grade, where: str) -> Optional[int]:
     except ValueError:
         number = None
     if number is None or not number.is_integer():
-        raise ValueError(f'{where}: grade {grade!r} is not an integer; expected one of '
-                         f'{list(GRADES)}')
+        raise UserValueError(f'{where}: grade {grade!r} is not an integer; expected one of '
+                             f'{list(GRADES)}')
     value = int(number)
     if value not in GRADES:
-        raise ValueError(f'{where}: grade {value} is outside 0-4 (expected one of '
-                         f'{list(GRADES)})')
+        raise UserValueError(f'{where}: grade {value} is outside 0-4 (expected one of '
+                             f'{list(GRADES)})')
     return value
 
 
 def read_meta(root: PathLike) -> list[MetaRow]:
-    """Read and validate ``<root>/meta.csv``; errors name the file and the row."""
+    """Read and validate ``<root>/meta.csv``; errors name the file and the row. A root
+    marked incomplete (``.incomplete``: written in place by a run that has not finished,
+    :func:`~.prepare.atomic_root`) is refused, except by the run writing it."""
     path = Path(root) / 'meta.csv'
+    mark = Path(root) / INCOMPLETE
+    if mark.is_file() and not held_here(root):
+        raise UserValueError(f'{root}: incomplete: a run writing it in place has not '
+                             f'finished ({mark}); run the tool that writes it again')
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: meta.csv not found; {root} is not a prepared '
-                                f'dataset (expected {", ".join(META_COLUMNS)} columns)')
+        raise UserFileNotFoundError(f'{path}: meta.csv not found; {root} is not a prepared '
+                                    f'dataset (expected {", ".join(META_COLUMNS)} columns)')
     rows = []
     with path.open(newline='') as f:
         reader = csv.DictReader(f)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f'{path}: missing column(s) {missing}; expected '
-                             f'{list(META_COLUMNS)}, found {reader.fieldnames}')
+            raise UserValueError(f'{path}: missing column(s) {missing}; expected '
+                                 f'{list(META_COLUMNS)}, found {reader.fieldnames}')
         seen = set()
         for lineno, rec in enumerate(reader, start=2):
             where = f'{path}:{lineno}'
             name = (rec['name'] or '').strip()
             if not name:
-                raise ValueError(f'{where}: empty name')
+                raise UserValueError(f'{where}: empty name')
             check_name(name, where)
             if name in seen:
-                raise ValueError(f'{where}: name {name!r} appears twice')
+                raise UserValueError(f'{where}: name {name!r} appears twice')
             seen.add(name)
             grade = check_grade(rec['grade'], where)
             source = rec['grade_source'].strip()
             if source not in GRADE_SOURCES:
-                raise ValueError(f'{where}: grade_source {source!r}; expected one of '
-                                 f'{list(GRADE_SOURCES)}')
+                raise UserValueError(f'{where}: grade_source {source!r}; expected one of '
+                                     f'{list(GRADE_SOURCES)}')
             if (grade is None) != (source == 'ungraded'):
-                raise ValueError(f'{where}: grade {rec["grade"]!r} does not agree with '
-                                 f'grade_source {source!r} (only ungraded rows have no grade)')
+                raise UserValueError(f'{where}: grade {rec["grade"]!r} does not agree with '
+                                     f'grade_source {source!r} (only ungraded rows have no grade)')
             split = rec['split'].strip()
             if split not in SPLITS:
-                raise ValueError(f'{where}: split {split!r}; expected one of {list(SPLITS)}')
+                raise UserValueError(f'{where}: split {split!r}; expected one of {list(SPLITS)}')
             annotated = _parse_annotated(rec.get('annotated'), where)
             od_source = (rec.get('od_source') or '').strip()
             if od_source not in OD_SOURCES:
-                raise ValueError(f'{where}: od_source {od_source!r}; expected one of '
-                                 f'{[s for s in OD_SOURCES if s]} or empty')
+                raise UserValueError(f'{where}: od_source {od_source!r}; expected one of '
+                                     f'{[s for s in OD_SOURCES if s]} or empty')
             rows.append(MetaRow(name, grade, source, rec['dataset'].strip(), split,
                                 annotated, od_source))
     return rows
@@ -153,11 +164,11 @@ def _parse_annotated(text: Optional[str], where: str) -> Optional[tuple]:
     codes = tuple(text.split())
     bad = [c for c in codes if not c.isidentifier()]
     if bad:
-        raise ValueError(f'{where}: annotated {text!r} holds {bad}, which are not class '
-                         f'codes; expected space-separated codes (e.g. "OD MA HE EX SE") or '
-                         f'{ALL_ANNOTATED!r}')
+        raise UserValueError(f'{where}: annotated {text!r} holds {bad}, which are not class '
+                             f'codes; expected space-separated codes (e.g. "OD MA HE EX SE") or '
+                             f'{ALL_ANNOTATED!r}')
     if len(set(codes)) != len(codes):
-        raise ValueError(f'{where}: annotated {text!r} lists a class twice')
+        raise UserValueError(f'{where}: annotated {text!r} lists a class twice')
     return codes
 
 
@@ -193,7 +204,7 @@ def stratified_split(rows: Sequence[MetaRow], seed: int = 0,
     Which images of a stratum are drawn depends on the seed only, not on row order.
     """
     if not 0 <= test_fraction < 1:
-        raise ValueError(f'test_fraction must be in [0, 1), got {test_fraction}')
+        raise UserValueError(f'test_fraction must be in [0, 1), got {test_fraction}')
     strata = defaultdict(list)
     for row in rows:
         strata[(row.dataset, -1 if row.grade is None else row.grade)].append(row.name)

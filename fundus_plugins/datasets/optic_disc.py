@@ -56,6 +56,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..errors import UserFileNotFoundError, UserValueError
+
 PathLike = Union[str, Path]
 
 OD_FILE_COLUMNS = ('image', 'cx', 'cy', 'rx', 'ry', 'angle')
@@ -100,8 +102,8 @@ def read_od_ellipses(path: PathLike) -> dict[str, Ellipse]:
     """The ellipses of an OD file (format: module docstring), keyed by image stem."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: optic-disc ellipse file not found (expected a '
-                                f'CSV with the header {",".join(OD_FILE_COLUMNS)})')
+        raise UserFileNotFoundError(f'{path}: optic-disc ellipse file not found (expected a '
+                                    f'CSV with the header {",".join(OD_FILE_COLUMNS)})')
     out: dict[str, Ellipse] = {}
     first_line: dict[str, int] = {}
     with path.open(newline='', encoding='utf-8-sig') as f:
@@ -115,49 +117,49 @@ def read_od_ellipses(path: PathLike) -> dict[str, Ellipse]:
                 header = [c.strip().lower() for c in row]
                 missing = [c for c in OD_FILE_COLUMNS if c not in header]
                 if missing:
-                    raise ValueError(f'{path}:{line}: header lacks the column(s) {missing}; '
-                                     f'expected {",".join(OD_FILE_COLUMNS)}, got '
-                                     f'{",".join(header)}')
+                    raise UserValueError(f'{path}:{line}: header lacks the column(s) {missing}; '
+                                         f'expected {",".join(OD_FILE_COLUMNS)}, got '
+                                         f'{",".join(header)}')
                 dup = sorted({c for c in header if c and header.count(c) > 1})
                 if dup:
-                    raise ValueError(f'{path}:{line}: header repeats the column(s) {dup}')
+                    raise UserValueError(f'{path}:{line}: header repeats the column(s) {dup}')
                 col = {c: header.index(c) for c in OD_FILE_COLUMNS}
                 continue
             if len(row) < len(header):
-                raise ValueError(f'{path}:{line}: {len(row)} value(s) but the header has '
-                                 f'{len(header)} columns')
+                raise UserValueError(f'{path}:{line}: {len(row)} value(s) but the header has '
+                                     f'{len(header)} columns')
             name = row[col['image']].strip()
             if not name:
-                raise ValueError(f'{path}:{line}: empty image name')
+                raise UserValueError(f'{path}:{line}: empty image name')
             if '/' in name or '\\' in name:
                 base = name.replace('\\', '/').rsplit('/', 1)[-1]
-                raise ValueError(f'{path}:{line}: image {name!r} is a path; give the file '
-                                 f'name or stem only (e.g. {base!r})')
+                raise UserValueError(f'{path}:{line}: image {name!r} is a path; give the file '
+                                     f'name or stem only (e.g. {base!r})')
             values = {}
             for key in OD_FILE_COLUMNS[1:]:
                 text = row[col[key]].strip()
                 try:
                     v = float(text)
                 except ValueError:
-                    raise ValueError(f'{path}:{line}: {key} of {name!r} is {text!r}, '
-                                     f'expected a number') from None
+                    raise UserValueError(f'{path}:{line}: {key} of {name!r} is {text!r}, '
+                                         f'expected a number') from None
                 if not math.isfinite(v):
-                    raise ValueError(f'{path}:{line}: {key} of {name!r} is {text!r}, '
-                                     f'expected a finite number')
+                    raise UserValueError(f'{path}:{line}: {key} of {name!r} is {text!r}, '
+                                         f'expected a finite number')
                 values[key] = v
             for key in ('rx', 'ry'):
                 if values[key] <= 0:
-                    raise ValueError(f'{path}:{line}: {key} of {name!r} is {values[key]:g}, '
-                                     f'expected a semi-axis > 0 pixels')
+                    raise UserValueError(f'{path}:{line}: {key} of {name!r} is {values[key]:g}, '
+                                         f'expected a semi-axis > 0 pixels')
             stem = image_stem(name)
             if stem in out:
-                raise ValueError(f'{path}:{line}: image {stem!r} is listed twice (also on '
-                                 f'line {first_line[stem]})')
+                raise UserValueError(f'{path}:{line}: image {stem!r} is listed twice (also on '
+                                     f'line {first_line[stem]})')
             first_line[stem] = line
             out[stem] = Ellipse(origin=f'{path}:{line}', **values)
     if header is None:
-        raise ValueError(f'{path}: empty; expected a CSV with the header '
-                         f'{",".join(OD_FILE_COLUMNS)}')
+        raise UserValueError(f'{path}: empty; expected a CSV with the header '
+                             f'{",".join(OD_FILE_COLUMNS)}')
     return out
 
 
@@ -394,16 +396,16 @@ class ODModel:
         """A model written by :meth:`save` (read with ``weights_only=True``)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f'{path}: optic-disc model not found (expected a file '
-                                    f'written by ODModel.save, e.g. a prepared root\'s '
-                                    f'od_model.pt)')
+            raise UserFileNotFoundError(f'{path}: optic-disc model not found (expected a file '
+                                        f'written by ODModel.save, e.g. a prepared root\'s '
+                                        f'od_model.pt)')
         try:
             data = torch.load(str(path), map_location='cpu', weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch raises many kinds on bad files
-            raise ValueError(f'{path}: cannot read an optic-disc model ({e!r})') from e
+            raise UserValueError(f'{path}: cannot read an optic-disc model ({e!r})') from e
         if not isinstance(data, dict) or data.get('format') != MODEL_FORMAT:
-            raise ValueError(f'{path}: not an optic-disc model (expected a dict with '
-                             f'format {MODEL_FORMAT!r} written by ODModel.save)')
+            raise UserValueError(f'{path}: not an optic-disc model (expected a dict with '
+                                 f'format {MODEL_FORMAT!r} written by ODModel.save)')
         try:
             net = DiscNet(int(data['base']), int(data['depth']))
             net.load_state_dict(data['state_dict'])
@@ -411,7 +413,7 @@ class ODModel:
                        disc_fraction=data['disc_fraction'], threshold=data['threshold'],
                        iters=data.get('iters', 0), seed=data.get('seed', 0))
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
-            raise ValueError(f'{path}: corrupt optic-disc model ({e!r})') from e
+            raise UserValueError(f'{path}: corrupt optic-disc model ({e!r})') from e
 
 
 # ----------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -21,8 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..classes import BACKGROUND, ClassSet
-from .layout import (TEST_FRACTION, MetaRow, check_name, image_path, label_path, read_classes,
-                     read_meta, stratified_split, write_meta)
+from ..errors import UserFileExistsError, UserFileNotFoundError, UserValueError, write_file
+from ..locks import LOCK_NAME, folder_lock, holder_info, output_lock_file
+from .layout import (INCOMPLETE, TEST_FRACTION, MetaRow, check_name, image_path, label_path,
+                     read_classes, read_meta, stratified_split, write_meta)
 from .optic_disc import ODModel, ellipse_mask, evaluate_od_model, read_od_ellipses, train_od_model
 from .sources import SourceRecord
 
@@ -33,11 +37,16 @@ def _decode(path: PathLike, flag: int, what: str) -> np.ndarray:
     """Decode an image file with OpenCV; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: {what} not found')
+        raise UserFileNotFoundError(f'{path}: {what} not found')
     data = np.fromfile(str(path), dtype=np.uint8)
-    out = cv2.imdecode(data, flag) if data.size else None
+    if not data.size:
+        raise UserValueError(f'{path}: the {what} file is empty (0 bytes); copy it again '
+                             f'from the dataset, or remove the image from the input')
+    out = cv2.imdecode(data, flag)
     if out is None:
-        raise ValueError(f'{path}: cannot decode {what} (corrupt or not an image file)')
+        raise UserValueError(f'{path}: cannot decode {what} (truncated, corrupt or not '
+                             f'an image file); copy it again from the dataset, or remove '
+                             f'the image from the input')
     return out
 
 
@@ -47,13 +56,31 @@ def read_image(path: PathLike) -> np.ndarray:
 
 
 def read_mask(path: PathLike, shape: Sequence[int]) -> np.ndarray:
-    """A boolean mask (non-zero in any channel); errors name the file and the sizes."""
+    """A boolean mask: non-zero in any colour channel; errors name the file and the sizes.
+
+    An alpha channel is not part of the mask (an opaque alpha of 255 everywhere would
+    otherwise make the whole image a lesion): a mask with an alpha channel is read from
+    its colour channels when the alpha is opaque everywhere, and refused when it is not
+    (then the alpha may be what draws the mask, and the colour channels would misread it).
+    """
     mask = _decode(path, cv2.IMREAD_UNCHANGED, 'mask')
+    if mask.ndim == 3 and mask.shape[2] in (2, 4):  # grey + alpha, colour + alpha
+        alpha = mask[..., -1]
+        opaque = np.iinfo(mask.dtype).max if mask.dtype.kind in 'ui' else 1.0
+        if (alpha != opaque).any():
+            raise UserValueError(
+                f'{path}: the mask has an alpha channel that is not opaque everywhere '
+                f'({int((alpha != opaque).sum())} pixels are not), so it is unclear whether '
+                f'the colour or the alpha draws the mask; save it without an alpha channel '
+                f'(non-zero = lesion) and run again')
+        mask = mask[..., :-1]
     if mask.ndim == 3:
         mask = mask.max(axis=2)
     if mask.shape[:2] != tuple(shape[:2]):
-        raise ValueError(f'{path}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but its '
-                         f'image is {shape[1]}x{shape[0]}; expected the same size')
+        raise UserValueError(f'{path}: mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but its '
+                             f'image is {shape[1]}x{shape[0]}; expected the same size. '
+                             f'Give the mask drawn on this image, or remove the image from '
+                             f'the input')
     return mask > 0
 
 
@@ -110,8 +137,9 @@ def prepare_record(record: SourceRecord, classes: ClassSet, size: int,
     image = read_image(record.image)
     fov = field_of_view(image)
     if fov.sum() < 0.05 * fov.size:
-        raise ValueError(f'{record.image}: no field of view found (the image is almost '
-                         f'entirely dark)')
+        raise UserValueError(f'{record.image}: no field of view found (the image is almost '
+                             f'entirely dark); check the file, or remove the image from '
+                             f'the input')
     masks = {code: read_mask(path, image.shape) for code, path in record.masks.items()
              if path is not None}
     if od_ellipse is not None:
@@ -126,7 +154,7 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     ok, buf = cv2.imencode('.png', array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise OSError(f'{path}: cannot encode PNG')
-    buf.tofile(str(path))
+    write_file(path, buf.tobytes())  # a full disk is named as such, with the path
 
 
 def write_pair(root: PathLike, name: str, image: Optional[np.ndarray],
@@ -164,22 +192,104 @@ def run_jobs(fn, jobs: Sequence, workers: int = 1, desc: str = '', progress: boo
     return results
 
 
+#: Files of our own in an output folder written in place (see :func:`atomic_root`).
+OWN_FILES = (LOCK_NAME, INCOMPLETE)
+
+
 def check_output_root(out: PathLike, overwrite: bool = False) -> Path:
     """Refuse to replace what the user did not ask to: a prepared root (``meta.csv``)
-    without ``overwrite``, a folder of other files without ``overwrite``, a file."""
+    without ``overwrite``, a folder of other files without ``overwrite``, a file. A folder
+    marked incomplete (an output written in place by a run that did not finish) is not
+    refused: it is ours, and is written again."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f'{out}: exists and is not a folder')
-    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        raise UserFileExistsError(f'{out}: exists and is not a folder; give a folder for '
+                                  f'the output')
+    if (out / INCOMPLETE).is_file():
+        return out
+    entries = sorted(p.name for p in out.iterdir() if p.name not in OWN_FILES) \
+        if out.is_dir() else []
     if entries and not overwrite:
         if (out / 'meta.csv').exists():
-            raise FileExistsError(f'{out}: already holds a prepared dataset (meta.csv); '
-                                  f'choose another folder or pass overwrite (--overwrite)')
-        raise FileExistsError(f'{out}: is not empty ({len(entries)} entries, e.g. '
-                              f'{entries[0]!r}) and is not a prepared dataset (no meta.csv); '
-                              f'choose an empty or new folder, or pass overwrite '
-                              f'(--overwrite) to replace it whole')
+            raise UserFileExistsError(
+                f'{out}: already holds a prepared dataset (meta.csv); choose another '
+                f'folder or pass overwrite (--overwrite)')
+        raise UserFileExistsError(
+            f'{out}: is not empty ({len(entries)} entries, e.g. {entries[0]!r}) and is not '
+            f'a prepared dataset (no meta.csv); choose an empty or new folder, or pass '
+            f'overwrite (--overwrite) to replace it whole')
     return out
+
+
+def mount_points() -> set:
+    """The mount points of this process's mount namespace (bind mounts included),
+    from /proc/self/mountinfo; empty where there is none."""
+    try:
+        text = Path('/proc/self/mountinfo').read_text()
+    except OSError:
+        return set()
+    points = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 4:  # octal escapes: \040 is a space
+            points.add(re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)),
+                              fields[4]))
+    return points
+
+
+def swap_problem(out: PathLike) -> Optional[str]:
+    """Why ``out`` cannot be replaced by renaming a sibling folder onto it, or None: it
+    is a mount point (renaming it fails with EBUSY), it lies on another file system than
+    its parent (the sibling would be written on the wrong one and cannot be renamed across),
+    or its parent does not let us make the sibling."""
+    out = Path(out)
+    if not out.is_dir():  # made by the swap itself, in its parent
+        return None
+    if os.path.ismount(out) or os.path.realpath(out) in mount_points():
+        return 'it is a mount point'
+    if os.stat(out).st_dev != os.stat(out.parent).st_dev:
+        return 'it is on another file system than its parent folder'
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        return f'its parent folder {out.parent} is not writable'
+    return None
+
+
+def existing_parent(path: PathLike) -> Path:
+    """``path``, or its nearest ancestor that exists."""
+    path = Path(os.path.abspath(path))
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def file_bytes_on_disk(size: int, folder: PathLike) -> int:
+    """What a file of ``size`` bytes takes on the file system of ``folder``: whole
+    blocks (at least one)."""
+    block = os.statvfs(existing_parent(Path(folder))).f_frsize or 4096
+    return max(1, -(-int(size) // block)) * block
+
+
+def check_room(out: PathLike, count: int, bytes_each: float, what: str,
+               fewer: str = 'ask for fewer') -> None:
+    """Refuse, before anything is written, ``count`` files of about ``bytes_each`` bytes
+    on disk that the file system holding ``out`` has no room for (with a margin of 5 %
+    and 64 MB): a :class:`~..errors.UserValueError` naming the folder, both amounts and
+    what to do."""
+    where = existing_parent(Path(out))
+    free = shutil.disk_usage(where).free
+    need = int(count * bytes_each)
+    if need * 1.05 + 64e6 > free:
+        raise UserValueError(
+            f'{out}: {count} {what} need about {_size_text(need)} on disk, but the file '
+            f'system holding {where} has {_size_text(free)} free; {fewer}, or write to '
+            f'another disk (nothing was written)')
+
+
+def _size_text(n: float) -> str:
+    for unit, scale in (('TB', 1e12), ('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
+        if n >= scale:
+            return f'{n / scale:.1f} {unit}'
+    return f'{int(n)} bytes'
 
 
 @contextlib.contextmanager
@@ -191,28 +301,75 @@ def atomic_root(out: PathLike, overwrite: bool = False, log=None):
     in its place and the old one removed, so ``overwrite`` never deletes anything before
     the new output is complete; on an error (or Ctrl-C) the partial folder is removed and
     ``out`` is left as it was. What :func:`check_output_root` refuses is refused first.
+
+    One output, one run: the lock ``.<name>.lock`` beside ``out`` (:mod:`..locks`) is
+    held throughout, so a second run on the same ``out`` is refused naming this one, and a
+    ``.partial`` folder is removed (as a killed run's) only when no live run holds it.
+
+    An ``out`` that cannot be swapped (:func:`swap_problem`: a mount point, another file
+    system) is written in place instead, said before the work starts: locked by its own
+    ``.lock``, its old contents removed first (with ``overwrite``), and marked incomplete
+    (a file ``.incomplete``) until the block ends without an error; a run that stops
+    leaves the mark, :func:`~.layout.read_meta` refuses such a root, and the next run
+    writes it again. A symbolic link ``out`` is followed: the output goes where it points.
     """
-    out = check_output_root(out, overwrite)
-    tmp = out.parent / f'.{out.name}.partial'
-    if tmp.exists():  # left by a run that was killed
-        if log is not None:
-            log(f'{tmp}: removing the partial output of an interrupted run')
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.is_dir() and any(out.iterdir()):
-        old = out.parent / f'.{out.name}.old-{os.getpid()}'
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if out.is_dir():
-            out.rmdir()
-        tmp.rename(out)
+    out = Path(out)
+    if out.is_symlink():
+        out = Path(os.path.realpath(out))
+    check_output_root(out, overwrite)
+    problem = swap_problem(out)
+    if problem is not None:
+        with _in_place(out, overwrite, problem, log) as target:
+            yield target
+        return
+    with folder_lock(out, 'a tool writing this output', lock_file=output_lock_file(out)):
+        out = check_output_root(out, overwrite)  # again, now that no one else writes
+        tmp = out.parent / f'.{out.name}.partial'
+        if tmp.exists():  # left by a run that was killed (a live one holds the lock)
+            if log is not None:
+                log(f'{tmp}: removing the partial output of an interrupted run')
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if out.is_dir() and any(out.iterdir()):
+            old = out.parent / f'.{out.name}.old-{os.getpid()}'
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if out.is_dir():
+                out.rmdir()
+            tmp.rename(out)
+
+
+@contextlib.contextmanager
+def _in_place(out: Path, overwrite: bool, problem: str, log=None):
+    """The in-place branch of :func:`atomic_root`."""
+    say = log or (lambda m: print(m, file=sys.stderr))
+    with folder_lock(out, 'a tool writing this output'):
+        out = check_output_root(out, overwrite)
+        mark = out / INCOMPLETE
+        old = [p for p in out.iterdir() if p.name not in OWN_FILES]
+        say(f'{out}: {problem}, so the output cannot be written beside it and swapped in '
+            f'whole; writing in place, marked incomplete ({mark}) until done'
+            + (f'; removing its {len(old)} old entries first' if old else ''))
+        for p in old:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        mark.write_text(json.dumps(holder_info()) + '\n')
+        try:
+            yield out
+        except KeyboardInterrupt as exc:  # what run_tool's line says was kept
+            exc.saved = (f'{out} was being written in place and is marked incomplete '
+                         f'({mark}); the next run writes it again')
+            raise
+        mark.unlink()
 
 
 def init_layout(out: PathLike, classes: ClassSet, with_images: bool = True) -> Path:
@@ -220,7 +377,7 @@ def init_layout(out: PathLike, classes: ClassSet, with_images: bool = True) -> P
     folder: the temporary one of :func:`atomic_root`)."""
     out = Path(out)
     if (out / 'meta.csv').exists():
-        raise FileExistsError(f'{out}: already holds a prepared dataset (meta.csv)')
+        raise UserFileExistsError(f'{out}: already holds a prepared dataset (meta.csv)')
     (out / 'labels').mkdir(parents=True, exist_ok=True)
     if with_images:
         (out / 'images').mkdir(parents=True, exist_ok=True)
@@ -245,11 +402,11 @@ def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: Cla
     ``od_source``; the summary counts them and gives the disc model's Dice.
     """
     if int(size) < 16:
-        raise ValueError(f'size must be at least 16 pixels, got {size}')
+        raise UserValueError(f'size must be at least 16 pixels, got {size}')
     names = [r.name for r in records]
     dup = [n for n, c in Counter(names).items() if c > 1]
     if dup:
-        raise ValueError(f'duplicate image names across datasets: {dup[:5]}')
+        raise UserValueError(f'duplicate image names across datasets: {dup[:5]}')
     for r in records:
         check_name(r.name, f'{r.image}: output name')
     od_plan, ellipses, unused = plan_optic_discs(records, classes, od_file)
@@ -264,7 +421,7 @@ def prepare_dataset(records: Sequence[SourceRecord], out: PathLike, classes: Cla
     if need_model and not (od_model or {}).get('path') and not any(
             r.od_source == 'annotated' and r.split == 'train' for r in rows):
         sources = sorted({r.dataset for r in need_model})
-        raise ValueError(
+        raise UserValueError(
             f'{len(need_model)} image(s) of {sources} have no optic-disc mask and no ellipse '
             f'in an OD file, and no training image annotates the disc to learn it from. Give '
             f'an OD file (--od-file), a saved disc model (od_model path), add a source '
@@ -302,16 +459,16 @@ def plan_optic_discs(records: Sequence[SourceRecord], classes: ClassSet,
     ellipses = read_od_ellipses(od_file) if od_file else {}
     if 'OD' not in classes.codes:
         if ellipses:
-            raise ValueError(f'{od_file}: an optic-disc file was given but the classes '
-                             f'{list(classes.codes)} have no OD')
+            raise UserValueError(f'{od_file}: an optic-disc file was given but the classes '
+                                 f'{list(classes.codes)} have no OD')
         return {r.name: '' for r in records}, {}, []
     by_stem = defaultdict(list)
     for r in records:
         by_stem[Path(r.image).stem].append(r)
     unknown = sorted(set(ellipses) - set(by_stem))
     if unknown:
-        raise ValueError(f'{od_file}: names images that are not among the inputs: '
-                         f'{unknown[:10]}{" ..." if len(unknown) > 10 else ""}')
+        raise UserValueError(f'{od_file}: names images that are not among the inputs: '
+                             f'{unknown[:10]}{" ..." if len(unknown) > 10 else ""}')
     plan, drawn, unused = {}, {}, []
     for r in records:
         stem = Path(r.image).stem
@@ -321,8 +478,8 @@ def plan_optic_discs(records: Sequence[SourceRecord], classes: ClassSet,
                 unused.append(r.name)
         elif stem in ellipses:
             if len(by_stem[stem]) > 1:
-                raise ValueError(f'{od_file}: image {stem!r} names more than one input '
-                                 f'image ({[str(x.image) for x in by_stem[stem]]})')
+                raise UserValueError(f'{od_file}: image {stem!r} names more than one input '
+                                     f'image ({[str(x.image) for x in by_stem[stem]]})')
             plan[r.name], drawn[r.name] = 'drawn', ellipses[stem]
         else:
             plan[r.name] = 'predicted'
@@ -432,7 +589,7 @@ def summarize(root: PathLike) -> dict:
         per['grade']['ungraded' if row.grade is None else str(row.grade)][row.split] += 1
         label = cv2.imread(str(label_path(root, row.name)), cv2.IMREAD_UNCHANGED)
         if label is None:
-            raise FileNotFoundError(f'{label_path(root, row.name)}: label missing or unreadable')
+            raise UserFileNotFoundError(f'{label_path(root, row.name)}: label missing or unreadable')
         counts = np.bincount(label.ravel(), minlength=len(classes))
         fov = max(1, int(counts[1:].sum()))
         for i, code in enumerate(classes.codes[2:], start=2):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from ..classes import DDR, FGADR, IDRID, ClassSet
+from ..errors import UserFileNotFoundError, UserValueError
 from .layout import check_grade, check_name
 
 PathLike = Union[str, Path]
@@ -35,7 +36,7 @@ class SourceRecord:
 
 def _require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
-        raise FileNotFoundError(f'{path}: folder not found ({what})')
+        raise UserFileNotFoundError(f'{path}: folder not found ({what})')
     return path
 
 
@@ -66,6 +67,30 @@ def _mask_folders(classes: ClassSet, dataset: str) -> dict:
     return {c.code: c.sources[dataset] for c in classes.classes[2:] if dataset in c.sources}
 
 
+class _Grades(dict):
+    """{image name: grade} that refuses an image graded twice with different grades,
+    naming the file, both lines and both grades (the same grade twice is kept once)."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = {}
+
+    def add(self, name: str, grade, where: str) -> None:
+        if name in self.where and self.get(name) != grade:
+            raise UserValueError(
+                f'{where}: image {name!r} has grade {_grade_text(grade)} here but '
+                f'{_grade_text(self.get(name))} at {self.where[name]}; the grade file '
+                f'lists it twice with different grades. Keep the one row that is right '
+                f'and run again')
+        self.where.setdefault(name, where)
+        if grade is not None:
+            self[name] = grade
+
+
+def _grade_text(grade) -> str:
+    return 'ungradable' if grade is None else str(grade)
+
+
 # ------------------------------------------------------------------------------- IDRiD
 IDRID_SEG = 'A. Segmentation'
 IDRID_IMAGES = '1. Original Images'
@@ -79,10 +104,11 @@ def read_idrid_grades(root: PathLike) -> dict:
 
     Columns ``Image name``, ``Retinopathy grade`` (and ``Risk of macular edema `` with
     its trailing space, unused); header names are matched after stripping spaces.
-    Returns {image name: grade}; an empty dict when the grading part is absent.
+    Returns {image name: grade}; an empty dict when the grading part is absent. An image
+    listed twice (in one file or two) with different grades is an error naming both rows.
     """
     folder = Path(root) / IDRID_GRADES
-    grades = {}
+    grades = _Grades()
     if not folder.is_dir():
         return grades
     for path in sorted(folder.glob('*.csv')):
@@ -93,14 +119,15 @@ def read_idrid_grades(root: PathLike) -> dict:
                 i_name = header.index('Image name')
                 i_grade = header.index('Retinopathy grade')
             except ValueError:
-                raise ValueError(f'{path}: expected columns "Image name" and '
-                                 f'"Retinopathy grade", found {header}') from None
+                raise UserValueError(f'{path}: expected columns "Image name" and '
+                                     f'"Retinopathy grade", found {header}') from None
             for lineno, row in enumerate(reader, start=2):
                 if not row or not any(cell.strip() for cell in row):
                     continue
                 name = check_name(row[i_name].strip(), f'{path}:{lineno}: image')
-                grades[name] = check_grade(row[i_grade], f'{path}:{lineno}')
-    return grades
+                grades.add(name, check_grade(row[i_grade], f'{path}:{lineno}'),
+                           f'{path}:{lineno}')
+    return dict(grades)
 
 
 def read_idrid(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
@@ -133,8 +160,8 @@ def read_idrid(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
                 grade_source='ungraded' if grade is None else 'annotated',
                 annotated=tuple(folders)))
     if not records:
-        raise FileNotFoundError(f'{seg / IDRID_IMAGES}: no images found in '
-                                f'{" or ".join(IDRID_SETS)}')
+        raise UserFileNotFoundError(f'{seg / IDRID_IMAGES}: no images found in '
+                                    f'{" or ".join(IDRID_SETS)}')
     return _say_links_out(records, root)
 
 
@@ -151,20 +178,21 @@ def _fgadr_root(root: Path) -> Path:
 
 
 def read_fgadr_grades(path: PathLike) -> dict:
-    """``DR_Seg_Grading_Label.csv``: no header, rows ``file name, grade``."""
+    """``DR_Seg_Grading_Label.csv``: no header, rows ``file name, grade``; an image listed
+    twice with different grades is an error naming both lines."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: FGADR grade file not found')
-    grades = {}
+        raise UserFileNotFoundError(f'{path}: FGADR grade file not found')
+    grades = _Grades()
     with path.open(newline='', encoding='utf-8-sig') as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row or not any(cell.strip() for cell in row):
                 continue
             if len(row) < 2:
-                raise ValueError(f'{path}:{lineno}: expected "file name, grade", got {row}')
+                raise UserValueError(f'{path}:{lineno}: expected "file name, grade", got {row}')
             name = check_name(row[0].strip(), f'{path}:{lineno}: image')
-            grades[name] = check_grade(row[1], f'{path}:{lineno}')
-    return grades
+            grades.add(name, check_grade(row[1], f'{path}:{lineno}'), f'{path}:{lineno}')
+    return dict(grades)
 
 
 def _read_exclusions(exclude) -> set:
@@ -175,7 +203,7 @@ def _read_exclusions(exclude) -> set:
     if isinstance(exclude, (str, Path)):
         path = Path(exclude)
         if not path.is_file():
-            raise FileNotFoundError(f'{path}: exclusion list not found')
+            raise UserFileNotFoundError(f'{path}: exclusion list not found')
         entries = [(f'{path}:{i}', ln.strip()) for i, ln in
                    enumerate(path.read_text().splitlines(), start=1)
                    if ln.strip() and not ln.strip().startswith('#')]
@@ -199,11 +227,11 @@ def read_fgadr(root: PathLike, classes: ClassSet,
     folders = _mask_folders(classes, FGADR)
     images = _images_in(seg / FGADR_IMAGES)
     if not images:
-        raise FileNotFoundError(f'{seg / FGADR_IMAGES}: no images found')
+        raise UserFileNotFoundError(f'{seg / FGADR_IMAGES}: no images found')
     unknown = excluded - {p.stem for p in images}
     if unknown:
-        raise ValueError(f'FGADR exclusion list names images that are not in '
-                         f'{seg / FGADR_IMAGES}: {sorted(unknown)}')
+        raise UserValueError(f'FGADR exclusion list names images that are not in '
+                             f'{seg / FGADR_IMAGES}: {sorted(unknown)}')
     records = []
     for img in images:
         if img.stem in excluded:
@@ -234,11 +262,12 @@ def read_ddr(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
     """DDR ``lesion_segmentation/{train,valid,test}/{image,label/<CODE>}``.
 
     Grades from ``DR_grading/{train,valid,test}.txt`` (``name grade`` lines) where present;
-    DDR's grade 5 (ungradable) is kept as ungraded.
+    DDR's grade 5 (ungradable) is kept as ungraded. An image listed twice (in one file or
+    two) with different grades is an error naming both lines.
     """
     root = Path(root)
     seg = _require_dir(root / DDR_SEG, f'DDR: expected the DDR root holding "{DDR_SEG}"')
-    grades = {}
+    grades = _Grades()
     for split in DDR_SPLITS:
         path = root / 'DR_grading' / f'{split}.txt'
         if not path.is_file():
@@ -247,10 +276,10 @@ def read_ddr(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
             parts = line.split()
             if len(parts) < 2:
                 continue
-            if parts[1].strip() == str(DDR_UNGRADABLE):
-                continue
             name = check_name(parts[0], f'{path}:{lineno}: image')
-            grades[Path(name).stem] = check_grade(parts[1], f'{path}:{lineno}')
+            grade = None if parts[1].strip() == str(DDR_UNGRADABLE) else \
+                check_grade(parts[1], f'{path}:{lineno}')
+            grades.add(Path(name).stem, grade, f'{path}:{lineno}')
     folders = _mask_folders(classes, DDR)
     records = []
     for split in DDR_SPLITS:
@@ -268,7 +297,7 @@ def read_ddr(root: PathLike, classes: ClassSet) -> list[SourceRecord]:
                 grade_source='ungraded' if grade is None else 'annotated',
                 annotated=tuple(folders)))
     if not records:
-        raise FileNotFoundError(f'{seg}: no images under {"/".join(DDR_SPLITS)}/image')
+        raise UserFileNotFoundError(f'{seg}: no images under {"/".join(DDR_SPLITS)}/image')
     return _say_links_out(records, root)
 
 

@@ -26,6 +26,8 @@ from mmagic.evaluation.metrics.fid import FrechetInceptionDistance
 from mmagic.utils import MMAGIC_CACHE_DIR
 from mmengine.logging import print_log
 
+from ..errors import UserFileNotFoundError, UserValueError
+
 #: StyleGAN2-ADA's TorchScript Inception, mmagic's ``TERO_INCEPTION_URL``.
 INCEPTION_URL = ('https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/'
                  'inception-2015-12-05.pt')
@@ -50,7 +52,7 @@ def resolve_inception(source: Optional[str]) -> str:
     Raises FileNotFoundError saying where to put the file when there is none.
     """
     if not source:
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"no Inception network given: set inception_path / --inception to '{AUTO}' "
             f'(the file in mmagic\'s cache, {inception_cache_path()}, downloaded there from '
             f'{INCEPTION_URL} when online) or to a local copy of {INCEPTION_FILE}')
@@ -65,13 +67,13 @@ def resolve_inception(source: Optional[str]) -> str:
             os.makedirs(osp.dirname(path), exist_ok=True)
             torch.hub.download_url_to_file(url, path)
         except Exception as exc:  # offline, refused, interrupted
-            raise FileNotFoundError(
+            raise UserFileNotFoundError(
                 f'Inception file {path} does not exist and downloading {url} failed '
                 f'({type(exc).__name__}: {exc}); put {url.rsplit("/", 1)[-1]} ({url}) at '
                 f'{path}') from exc
         return path
     if not osp.isfile(source):
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f'Inception file {source} does not exist; put {INCEPTION_FILE} '
             f"({INCEPTION_URL}) there, or set inception_path / --inception to '{AUTO}' "
             f"(mmagic's cache, {inception_cache_path()}, downloaded there when online)")
@@ -113,14 +115,14 @@ def inception_features(net, images: Iterable[np.ndarray], device: str = 'cpu',
             flush()
     flush()
     if not feats:
-        raise ValueError('no images to compute Inception features of')
+        raise UserValueError('no images to compute Inception features of')
     return np.concatenate(feats)
 
 
 def fid_from_features(fake: np.ndarray, real: np.ndarray) -> float:
     if len(fake) < 2 or len(real) < 2:
-        raise ValueError(f'FID needs at least 2 images per side, got {len(fake)} fake and '
-                         f'{len(real)} real')
+        raise UserValueError(f'FID needs at least 2 images per side, got {len(fake)} fake and '
+                             f'{len(real)} real')
     fid, _, _ = FrechetInceptionDistance._calc_fid(
         fake.mean(0), np.cov(fake, rowvar=False), real.mean(0), np.cov(real, rowvar=False))
     return fid
@@ -131,8 +133,8 @@ def kid_from_features(fake: np.ndarray, real: np.ndarray, num_subsets: int = 100
     """Unbiased MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3, mean over subsets."""
     n = min(len(fake), len(real), max_subset_size)
     if n < 2:
-        raise ValueError(f'KID needs at least 2 images per side, got {len(fake)} fake and '
-                         f'{len(real)} real')
+        raise UserValueError(f'KID needs at least 2 images per side, got {len(fake)} fake and '
+                             f'{len(real)} real')
     d = fake.shape[1]
     rng = np.random.default_rng(seed)
     total = 0.0

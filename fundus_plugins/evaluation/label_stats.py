@@ -38,6 +38,7 @@ from scipy.stats import wasserstein_distance
 
 from ..classes import ClassSet
 from ..datasets.layout import label_path, read_classes, read_meta
+from ..errors import UserValueError
 
 GRADES = (0, 1, 2, 3, 4)
 
@@ -240,8 +241,8 @@ def compare(generated: MapSet, real_train: MapSet, real_test: MapSet,
             classes: ClassSet, seed: int = 0) -> dict:
     """Every measure of the module docstring, per grade and overall, as a nested dict."""
     if generated.maps.shape[1:] != real_train.maps.shape[1:]:
-        raise ValueError(f'generated maps are {generated.maps.shape[1:]} but real maps are '
-                         f'{real_train.maps.shape[1:]}; resize them to one size first')
+        raise UserValueError(f'generated maps are {generated.maps.shape[1:]} but real maps are '
+                             f'{real_train.maps.shape[1:]}; resize them to one size first')
     clf = GradeClassifier(seed=seed).fit(real_train)
     od = classes.index('OD') if 'OD' in classes.codes else None
     real_all = MapSet(np.concatenate([real_train.maps, real_test.maps]),
@@ -375,7 +376,7 @@ def load_maps(root, classes: ClassSet, size: int, split: Optional[str] = None,
     stored = read_classes(root)
     missing = [c for c in classes.lesion_codes if c not in stored.codes]
     if missing:
-        raise ValueError(f'{root}/classes.json lacks {missing} (has {list(stored.codes)})')
+        raise UserValueError(f'{root}/classes.json lacks {missing} (has {list(stored.codes)})')
     lut = classes.remap_from(stored)
     maps, grades = [], []
     for row in read_meta(root):
@@ -386,12 +387,12 @@ def load_maps(root, classes: ClassSet, size: int, split: Optional[str] = None,
         path = label_path(root, row.name)
         lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if lab is None or lab.ndim != 2:
-            raise ValueError(f'{path}: missing or not a single-channel label map')
+            raise UserValueError(f'{path}: missing or not a single-channel label map')
         lab = lut[lab]
         if lab.shape != (size, size):
             lab = cv2.resize(lab, (size, size), interpolation=cv2.INTER_NEAREST)
         maps.append(lab)
         grades.append(-1 if row.grade is None else row.grade)
     if not maps:
-        raise ValueError(f'{root}: no graded label maps' + (f' in split {split!r}' if split else ''))
+        raise UserValueError(f'{root}: no graded label maps' + (f' in split {split!r}' if split else ''))
     return MapSet.build(maps, grades, classes)

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..datasets.layout import check_name, image_path, label_path, read_meta
+from ..errors import UserFileNotFoundError, UserValueError
 
 PathLike = Union[str, Path]
 
@@ -88,10 +89,10 @@ def _means(s: dict, images: int, empty: int) -> dict:
 
 def _read(path: Path, flag: int, what: str) -> np.ndarray:
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: {what} not found')
+        raise UserFileNotFoundError(f'{path}: {what} not found')
     img = cv2.imread(str(path), flag)
     if img is None:
-        raise ValueError(f'{path}: cannot decode the {what}')
+        raise UserValueError(f'{path}: cannot decode the {what}')
     return img
 
 
@@ -113,16 +114,16 @@ def measure_seams(inpainted_root: PathLike, healthy_root: PathLike, band: int = 
         check_name(r['name'], f'{csv_file}, line {line}')
         check_name(r['healthy'], f'{csv_file}, line {line} (healthy)')
         if r['name'] in seen:
-            raise ValueError(f'{csv_file}, line {line}: name {r["name"]!r} appears twice')
+            raise UserValueError(f'{csv_file}, line {line}: name {r["name"]!r} appears twice')
         seen.add(r['name'])
     names = {r.name for r in read_meta(root)}
     unknown = sorted(seen - names)
     if unknown:
-        raise ValueError(f'{csv_file}: {unknown[:3]} not in {meta_file}')
+        raise UserValueError(f'{csv_file}: {unknown[:3]} not in {meta_file}')
     unlisted = sorted(names - seen)
     if unlisted:
-        raise ValueError(f'{meta_file}: {unlisted[:3]} have no row in {csv_file} (every '
-                         f'image of an inpainted root has one)')
+        raise UserValueError(f'{meta_file}: {unlisted[:3]} have no row in {csv_file} (every '
+                             f'image of an inpainted root has one)')
     total = dict(boundary_inpainted=0.0, boundary_real=0.0, band_pixels=0, inside_real=0.0,
                  fov_pixels=0)
     images = empty = 0
@@ -132,8 +133,8 @@ def measure_seams(inpainted_root: PathLike, healthy_root: PathLike, band: int = 
             hole_file = root / 'holes' / f"{r['name']}.png"
             hole = _read(hole_file, cv2.IMREAD_UNCHANGED, 'hole mask')
             if hole.ndim != 2 or not np.isin(hole, (0, 255)).all():
-                raise ValueError(f'{hole_file}: a hole mask must be single-channel with '
-                                 f'values 0 and 255 only')
+                raise UserValueError(f'{hole_file}: a hole mask must be single-channel with '
+                                     f'values 0 and 255 only')
             comp = _read(image_path(root, r['name']), cv2.IMREAD_COLOR, 'inpainted image')
             orig = _read(image_path(healthy, r['healthy']), cv2.IMREAD_COLOR,
                          'healthy image')
@@ -148,9 +149,9 @@ def measure_seams(inpainted_root: PathLike, healthy_root: PathLike, band: int = 
                                      image_path(healthy, r['healthy'])),
                                     ('label map', label, label_path(root, r['name']))):
                 if arr.shape[:2] != hole.shape:
-                    raise ValueError(f'{path}: the {what} is {arr.shape[1]}x{arr.shape[0]} '
-                                     f'but its hole mask {hole_file} is '
-                                     f'{hole.shape[1]}x{hole.shape[0]}')
+                    raise UserValueError(f'{path}: the {what} is {arr.shape[1]}x{arr.shape[0]} '
+                                         f'but its hole mask {hole_file} is '
+                                         f'{hole.shape[1]}x{hole.shape[0]}')
             bar.update()
             if not hole.any():
                 empty += 1

@@ -18,9 +18,14 @@ an FP when the truth is no lesion and the prediction a lesion, an FN when the tr
 lesion and the prediction none; a pixel whose truth and prediction are different lesion
 classes counts nowhere. An image with no TP, FP and FN scores precision = recall = F1 = 1;
 one with no TP (and some FP or FN) scores 0, 0, 0; otherwise the usual ratios. The paper
-averages these over the test images. Its code also loses the first lesion class: after the
-background channel is dropped, ``argmax`` gives index 0 both to "no lesion" and to that
-class, so its pixels count as no lesion in truth and prediction (``class0_bug``).
+averages these over the test images. Its code also loses one class: after the background
+channel is dropped, ``argmax`` gives index 0 both to "no lesion" and to the first of its
+scored classes, so that class's pixels count as no lesion in truth and prediction
+(``class0_bug``). Its channels come in a fixed order, ``PAPER_ORDER`` (retina, OD, MA, HE,
+EX, SE, NV, IRMA), so the class lost is the first scored class in that order, whatever
+order a config lists the classes in: OD when the disc is scored (even when it is reported
+on its own and not pooled, where losing it changes no pooled score), else the first
+lesion (MA where it is scored). :func:`class0_dropped` finds it.
 """
 from __future__ import annotations
 
@@ -29,6 +34,28 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 SCORES = ('precision', 'recall', 'f1')
+#: The order of the classes (output channels) in Son et al.'s code, retina first.
+PAPER_ORDER = ('RET', 'OD', 'MA', 'HE', 'EX', 'SE', 'NV', 'IRMA')
+#: Classes that are never scored (background, retina).
+UNSCORED = ('BG', 'RET')
+
+
+def class0_dropped(classes: Sequence[str], scored: Optional[np.ndarray] = None
+                   ) -> Optional[int]:
+    """The index (in ``classes``) of the class Son et al.'s code loses (``class0_bug``):
+    the first of the scored classes in ``PAPER_ORDER``; classes outside that order come
+    after it, in their own order. ``scored`` (C,) bool: the scored classes (default: all
+    but BG and RET). None when nothing is scored."""
+    if scored is None:
+        scored = np.array([c not in UNSCORED for c in classes])
+    scored_idx = [i for i, c in enumerate(classes) if scored[i]]
+    if not scored_idx:
+        return None
+
+    def rank(i):
+        code = classes[i]
+        return (PAPER_ORDER.index(code), i) if code in PAPER_ORDER else (len(PAPER_ORDER), i)
+    return min(scored_idx, key=rank)
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, num_classes: int,
@@ -103,18 +130,25 @@ def paper_rule(tp: float, fp: float, fn: float):
 
 def paper_image_scores(confusions: np.ndarray, lesion: np.ndarray,
                        annotated: Optional[np.ndarray] = None,
-                       class0_bug: bool = False) -> np.ndarray:
+                       class0_bug: bool = False,
+                       classes: Optional[Sequence[str]] = None) -> np.ndarray:
     """(N, 3) per-image (precision, recall, F1) of Son et al.'s measure.
 
     ``confusions`` (N, C, C); ``lesion`` (C,) the pooled classes; ``annotated`` (N, C):
     a class is pooled on an image only where its source annotates it (elsewhere its
-    predictions count as no lesion); ``class0_bug`` drops the first pooled class (in
-    class order) as the paper's code does.
+    predictions count as no lesion); ``class0_bug`` leaves out of the pool the class the
+    paper's code loses (:func:`class0_dropped` of ``classes``, the C class codes, which it
+    then needs; nothing when that class is not pooled).
     """
     confusions = np.asarray(confusions)
     lesion = np.asarray(lesion, dtype=bool).copy()
-    if class0_bug and lesion.any():
-        lesion[np.flatnonzero(lesion)[0]] = False
+    if class0_bug:
+        if classes is None or len(classes) != len(lesion):
+            raise ValueError('paper_image_scores: class0_bug needs the class codes '
+                             '(classes), one per column of lesion')
+        dropped = class0_dropped(classes)
+        if dropped is not None:
+            lesion[dropped] = False
     out = np.empty((len(confusions), 3))
     for i, conf in enumerate(confusions):
         pooled = lesion if annotated is None else lesion & np.asarray(annotated[i], bool)

@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import UserFileNotFoundError, UserValueError
 from .inception_metrics import fid_kid
 from .seg_scores import confusion_matrix, counts, prf
 
@@ -40,7 +41,7 @@ def segment_and_score(model, cfg, root, split: Optional[str], batch_size: int = 
         ds = FundusDataset(str(root), classes=cfg.get('lesion_classes'), split=split,
                            pipeline=pipeline, unannotated='ignore')
     if len(ds) == 0:
-        raise ValueError(f'{root}: no images in split {split!r} to segment')
+        raise UserValueError(f'{root}: no images in split {split!r} to segment')
     names = list(ds.metainfo['classes'])
     tp = np.zeros(len(names))
     fp, fn, support = tp.copy(), tp.copy(), tp.copy()
@@ -77,7 +78,7 @@ def _images(root, split=None, progress: bool = False, desc: str = 'reading image
         path = image_path(root, row.name)
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
-            raise FileNotFoundError(f'{path}: missing or unreadable image')
+            raise UserFileNotFoundError(f'{path}: missing or unreadable image')
         yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

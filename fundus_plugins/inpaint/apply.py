@@ -36,6 +36,7 @@ from ..apis import _chunks, _resolve_batch_size, progress_bar
 from ..classes import BACKGROUND, ClassSet
 from ..datasets.layout import MetaRow, check_name, label_path, read_meta, write_meta
 from ..datasets.prepare import atomic_root, init_layout, write_pair
+from ..errors import UserFileNotFoundError, UserValueError
 from ..models.inpaint.holes import dilate
 from ..models.spade.spade_gan import onehot_from_labels
 from ..visualization import save_rgb, tile_grid
@@ -76,8 +77,8 @@ def label_map_items(root: PathLike, classes) -> Iterable[Tuple[str, int, np.ndar
     stored, lut = _lookup(root, classes)
     for row in read_meta(root):
         if row.grade is None:
-            raise ValueError(f'{root / "meta.csv"}: {row.name} has no grade; lesion maps '
-                             f'are placed by grade')
+            raise UserValueError(f'{root / "meta.csv"}: {row.name} has no grade; lesion maps '
+                                 f'are placed by grade')
         yield row.name, row.grade, _read_root_label(root, row.name, stored, lut)
 
 
@@ -121,7 +122,7 @@ def place_items(items: Iterable[Tuple[str, int, np.ndarray]], healthy_root: Path
         try:
             placed = place_lesions(real, lesion, classes, lesion_classes, rules)
         except ValueError as e:
-            raise ValueError(f'{where} with lesion map {name} (grade {grade}): {e}') from e
+            raise UserValueError(f'{where} with lesion map {name} (grade {grade}): {e}') from e
         hole = dilate(torch.from_numpy(placed.mask)[None, None], margin)[0, 0].numpy()
         hole &= placed.label != bg
         yield Composite(check_name(f'{name}_on_{host}', f'composite {k}'), int(grade), host,
@@ -164,11 +165,11 @@ def inpaint_lesion_maps(model, items: Iterable[Tuple[str, int, np.ndarray]],
     classes = model.class_set
     items = list(items)
     if not items:
-        raise ValueError('no lesion maps to place')
+        raise UserValueError('no lesion maps to place')
     step = 2 ** model.generator.num_down
     if size % step:
-        raise ValueError(f'size {size} is not divisible by 2**num_down = {step} of the '
-                         f'inpainting generator')
+        raise UserValueError(f'size {size} is not divisible by 2**num_down = {step} of the '
+                             f'inpainting generator')
     batch_size = _resolve_batch_size(batch_size, model.device)
     composites = place_items(items, healthy_root, classes, size, model.holes.margin, seed,
                              split, lesion_classes, rules)
@@ -215,13 +216,13 @@ def read_inpaint_records(root: PathLike) -> list:
     mirrored as bool); errors name the file."""
     path = Path(root) / 'inpaint.csv'
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: not found; an inpainted root '
-                                f'(tools/inpaint_lesions.py) has one')
+        raise UserFileNotFoundError(f'{path}: not found; an inpainted root '
+                                    f'(tools/inpaint_lesions.py) has one')
     with open(path, newline='') as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != INPAINT_COLUMNS:
-            raise ValueError(f'{path}: columns {reader.fieldnames}, expected '
-                             f'{list(INPAINT_COLUMNS)}')
+            raise UserValueError(f'{path}: columns {reader.fieldnames}, expected '
+                                 f'{list(INPAINT_COLUMNS)}')
         out = []
         for i, r in enumerate(reader, 2):
             try:
@@ -229,5 +230,5 @@ def read_inpaint_records(root: PathLike) -> list:
                                 lesion_index=int(r['lesion_index']),
                                 mirrored=bool(int(r['mirrored']))))
             except ValueError as e:
-                raise ValueError(f'{path}, line {i}: {e}') from e
+                raise UserValueError(f'{path}, line {i}: {e}') from e
     return out

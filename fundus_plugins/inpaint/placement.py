@@ -33,6 +33,7 @@ import numpy as np
 from ..classes import BACKGROUND, RETINA, ClassSet, get_lesion_class
 from ..datasets.layout import GRADES, image_path, label_path, read_classes, read_meta
 from ..datasets.prepare import read_image
+from ..errors import UserFileNotFoundError, UserValueError
 
 PathLike = Union[str, Path]
 
@@ -266,14 +267,14 @@ def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
 def _read_label(path: Path) -> np.ndarray:
     """A prepared label map (single-channel uint8 PNG); errors name the file."""
     if not path.is_file():
-        raise FileNotFoundError(f'{path}: label map not found')
+        raise UserFileNotFoundError(f'{path}: label map not found')
     data = np.fromfile(str(path), dtype=np.uint8)
     label = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if label is None:
-        raise ValueError(f'{path}: cannot decode the label map (corrupt or not a PNG)')
+        raise UserValueError(f'{path}: cannot decode the label map (corrupt or not a PNG)')
     if label.ndim != 2 or label.dtype != np.uint8:
-        raise ValueError(f'{path}: a label map must be a single-channel uint8 PNG, got '
-                         f'shape {label.shape} and dtype {label.dtype}')
+        raise UserValueError(f'{path}: a label map must be a single-channel uint8 PNG, got '
+                             f'shape {label.shape} and dtype {label.dtype}')
     return label
 
 
@@ -283,8 +284,8 @@ def _lookup(root: PathLike, classes: ClassSet) -> tuple:
     stored = read_classes(root)
     missing = [c for c in classes.codes if c not in stored.codes]
     if missing:
-        raise ValueError(f'{Path(root) / "classes.json"}: lacks {missing} of the classes '
-                         f'{list(classes.codes)}; its classes are {list(stored.codes)}')
+        raise UserValueError(f'{Path(root) / "classes.json"}: lacks {missing} of the classes '
+                             f'{list(classes.codes)}; its classes are {list(stored.codes)}')
     return stored, classes.remap_from(stored)
 
 
@@ -292,9 +293,9 @@ def _read_root_label(root: PathLike, name: str, stored: ClassSet, lut: np.ndarra
     path = label_path(root, name)
     label = _read_label(path)
     if int(label.max()) >= len(stored):
-        raise ValueError(f'{path}: label value {int(label.max())} outside '
-                         f'0..{len(stored) - 1} (its root\'s classes.json lists '
-                         f'{list(stored.codes)})')
+        raise UserValueError(f'{path}: label value {int(label.max())} outside '
+                             f'0..{len(stored) - 1} (its root\'s classes.json lists '
+                             f'{list(stored.codes)})')
     return lut[label]
 
 
@@ -306,9 +307,9 @@ def _names_of_grade(root: Path, grade: int, split, what: str, purpose: str) -> l
                    and (split is None or r.split == split))
     if not names:
         found = sorted({r.grade for r in rows if r.grade is not None})
-        raise ValueError(f'{root / "meta.csv"}: no {what}'
-                         f'{"" if split is None else f" in split {split!r}"} to {purpose} '
-                         f'(grades found: {found})')
+        raise UserValueError(f'{root / "meta.csv"}: no {what}'
+                             f'{"" if split is None else f" in split {split!r}"} to {purpose} '
+                             f'(grades found: {found})')
     return names
 
 
@@ -321,12 +322,12 @@ def read_healthy(root: PathLike, name: str, stored: ClassSet, lut: np.ndarray,
     real = _read_root_label(root, name, stored, lut)
     where = label_path(root, name)
     if real.shape != image.shape[:2]:
-        raise ValueError(f'{where}: label is {real.shape[1]}x{real.shape[0]} but its '
-                         f'image {image_path(root, name)} is '
-                         f'{image.shape[1]}x{image.shape[0]}')
+        raise UserValueError(f'{where}: label is {real.shape[1]}x{real.shape[0]} but its '
+                             f'image {image_path(root, name)} is '
+                             f'{image.shape[1]}x{image.shape[0]}')
     if not (real != classes.index(BACKGROUND)).any():
-        raise ValueError(f'{where}: the label has no field of view (every pixel is BG); '
-                         f'a healthy image needs one to place lesions in')
+        raise UserValueError(f'{where}: the label has no field of view (every pixel is BG); '
+                             f'a healthy image needs one to place lesions in')
     return image, real
 
 
@@ -449,7 +450,7 @@ def place_on_healthy(healthy_root: PathLike, lesion_maps: Mapping[int, Sequence]
             placed = place_lesions(real, lesion_maps[grade][j], classes, lesion_classes,
                                    rules)
         except ValueError as e:
-            raise ValueError(f'{where} with lesion map {j} of grade {grade}: {e}') from e
+            raise UserValueError(f'{where} with lesion map {j} of grade {grade}: {e}') from e
         out = f'{name}_g{grade}' if per_image == 1 else f'{name}_{k}_g{grade}'
         yield PlacedSample(out, grade, image, placed.label, placed.mask, name, j,
                            placed.mirrored)

@@ -5,6 +5,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from ..evaluation.grades import predict_grades
+from ..locks import folder_lock
 from .common import image_modes
 from .gates import GateFailed, check_section
 from .runner import PipelineRunner, Stage, StageContext
@@ -26,7 +27,8 @@ def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=pri
         cfg.gates = {}
     check_section(cfg.gates)  # and so does a wrong gates key
     work = work_dir or cfg.get('work_dir') or f'work_dirs/pipeline_{Path(config).stem}'
-    runner = PipelineRunner(cfg, build_stages(), work, force, log)
-    # Counts before compute: a fraction the sampled maps cannot meet fails here.
-    plan_counts(cfg, Path(work), log)
-    return runner.run()
+    with folder_lock(work, 'tools/run_pipeline.py'):  # one work dir, one pipeline
+        runner = PipelineRunner(cfg, build_stages(), work, force, log)
+        # Counts before compute: a fraction the sampled maps cannot meet fails here.
+        plan_counts(cfg, Path(work), log)
+        return runner.run()

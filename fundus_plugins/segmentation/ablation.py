@@ -23,6 +23,11 @@ threads each (default: the CPUs divided among the N). A failed run is named with
 and the others finish; the ablation then stops with the list. Each run gets the same
 arguments as in one process, so a run's metrics do not depend on N where the thread
 count does not change its arithmetic (set ``threads`` to pin it).
+
+One folder, one run (:mod:`fundus_plugins.locks`): the ablation holds the lock of its work
+dir, and each run the lock of its run folder (a parallel run in its worker process), so a
+second ablation on the same folder, or another process on a run's folder, is refused at
+once, naming the holder.
 """
 from __future__ import annotations
 
@@ -40,8 +45,10 @@ import numpy as np
 from mmengine.logging import print_log
 
 from ..checkpoint import mmengine_checkpoint_globals
+from ..errors import UserKeyError, UserValueError
 from ..evaluation.intervals import LEVEL, fmt_interval, t_interval
 from ..config import load_config, runner_for, set_train_length
+from ..locks import folder_lock
 from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
 from .compare import (KINDS, comparison_table, compare_to_real, score_key,
                       verdict_sentence, write_comparison)
@@ -68,8 +75,17 @@ def run_name(fraction: float, seed: int) -> str:
 def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
              log=print, max_epochs: Optional[int] = None, equal_updates: bool = False,
              quiet: bool = False) -> dict:
-    """Train and test one (fraction, seed); returns its metrics. ``quiet``: the console
+    """Train and test one (fraction, seed) in its run folder ``work``, which it locks
+    (a worker process of ``parallel`` too); returns its metrics. ``quiet``: the console
     shows a progress bar and warnings only, the rest goes to the run's log file."""
+    with folder_lock(work, f'ablation run {work.name}'):
+        return _train_and_test(config, fraction, seed, work, cfg_options, log, max_epochs,
+                               equal_updates, quiet)
+
+
+def _train_and_test(config: str, fraction: float, seed: int, work: Path, cfg_options: dict,
+                    log=print, max_epochs: Optional[int] = None, equal_updates: bool = False,
+                    quiet: bool = False) -> dict:
     # Quiet: what loading the config logs goes to the run's log file, not the console.
     held = HeldLog() if quiet else print_log
     cfg = load_config(config, dict(cfg_options, synthetic_fraction=fraction,
@@ -79,7 +95,7 @@ def _run_one(config: str, fraction: float, seed: int, work: Path, cfg_options: d
     epochs = cfg.train_cfg.get('max_epochs')
     if equal_updates:
         if epochs is None:
-            raise KeyError('equal_updates needs an epoch-based config (train_cfg.max_epochs)')
+            raise UserKeyError('equal_updates needs an epoch-based config (train_cfg.max_epochs)')
         epochs = max(1, int(round(epochs * (1 - fraction))))
         set_train_length(cfg, epochs)
     cfg.randomness = dict(seed=seed)
@@ -123,7 +139,14 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
     progress bar and its warnings on the console, and logs the rest to its log file
     only."""
     work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    # One folder, one ablation (each run also locks its own folder, in _run_one).
+    with folder_lock(work, 'the synthetic-data ablation'):
+        return _run_ablation(config, work, fractions, seeds, cfg_options, log, max_epochs,
+                             equal_updates, quiet, parallel, threads)
+
+
+def _run_ablation(config, work: Path, fractions, seeds, cfg_options, log, max_epochs,
+                  equal_updates, quiet, parallel, threads) -> list[dict]:
     runs = [(f, s) for f in fractions for s in seeds]
     spec = dict(config=str(config), cfg_options=dict(cfg_options or {}),
                 max_epochs=max_epochs, equal_updates=bool(equal_updates))
@@ -148,10 +171,12 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
             start = time.time()
             if threads:
                 torch_threads(threads)
-            metrics = _run_one(config, fraction, seed, work / run_name(fraction, seed),
-                               spec['cfg_options'], log, max_epochs, equal_updates, quiet)
-            metrics['wall_s'] = round(time.time() - start, 1)
-            save_metrics(work / run_name(fraction, seed), metrics)
+            run_dir = work / run_name(fraction, seed)
+            with folder_lock(run_dir, f'ablation run {run_dir.name}'):
+                metrics = _run_one(config, fraction, seed, run_dir, spec['cfg_options'], log,
+                                   max_epochs, equal_updates, quiet)
+                metrics['wall_s'] = round(time.time() - start, 1)
+                save_metrics(run_dir, metrics)
             clock.finished(fraction, metrics['wall_s'])
             results[fraction, seed] = metrics
     ordered = [results[r] for r in runs]
@@ -199,8 +224,8 @@ def _devices(parallel: int, threads: Optional[int]) -> list[dict]:
     if torch.cuda.is_available():
         n = torch.cuda.device_count()
         if parallel > n:
-            raise ValueError(f'parallel={parallel} runs at once, but this machine has {n} '
-                             f'CUDA device(s): one run per device')
+            raise UserValueError(f'parallel={parallel} runs at once, but this machine has {n} '
+                                 f'CUDA device(s): one run per device')
         return [dict(CUDA_VISIBLE_DEVICES=str(i)) for i in range(parallel)]
     t = threads or max(1, (os.cpu_count() or 1) // parallel)
     return [dict(CUDA_VISIBLE_DEVICES='', FUNDUS_THREADS=str(t), OMP_NUM_THREADS=str(t),

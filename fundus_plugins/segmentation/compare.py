@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import UserValueError
 from ..evaluation.intervals import (LEVEL, RESAMPLES, bootstrap_difference,
                                     combined_difference, fmt_interval, holm,
                                     paired_difference, verdict)
@@ -55,8 +56,8 @@ class PerImage:
                 return cls(str(z['kind']), z['confusion'], z['annotated'].astype(bool),
                            [str(n) for n in z['names']], z['lesion'].astype(bool), path)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise ValueError(f'{path}: not a readable per-image score file ({exc}); '
-                             'delete the run folder to train that run again') from None
+            raise UserValueError(f'{path}: not a readable per-image score file ({exc}); '
+                                 'delete the run folder to train that run again') from None
 
     def aligned(self, names: Sequence[str]) -> 'PerImage':
         """The same run with its images in the order of ``names`` (the same test images;
@@ -65,9 +66,9 @@ class PerImage:
             return self
         index = {n: i for i, n in enumerate(self.names)}
         if len(index) != len(self.names) or set(index) != set(names):
-            raise ValueError(f'{self.path}: its {len(self.names)} test images are not the '
-                             f'{len(names)} of the runs it is compared with; every run must '
-                             'be tested on the same split')
+            raise UserValueError(f'{self.path}: its {len(self.names)} test images are not the '
+                                 f'{len(names)} of the runs it is compared with; every run must '
+                                 'be tested on the same split')
         order = [index[n] for n in names]
         return PerImage(self.kind, self.confusion[order], self.annotated[order],
                         list(names), self.lesion, self.path)

@@ -19,12 +19,13 @@ from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
 from ..datasets import FundusDataset, read_meta
+from ..errors import UserValueError
 
 
 def synthetic_count(num_real: int, fraction: float) -> int:
     """Synthetic images that make ``fraction`` of a training set with ``num_real`` real."""
     if not 0 <= fraction < 1:
-        raise ValueError(f'synthetic_fraction must be in [0, 1), got {fraction}')
+        raise UserValueError(f'synthetic_fraction must be in [0, 1), got {fraction}')
     return int(round(num_real * fraction / (1 - fraction)))
 
 
@@ -47,12 +48,12 @@ class FundusSegDataset(FundusDataset):
         synthetic_count(1, self.synthetic_fraction)  # range check, before any loading
         if self.synthetic_fraction > 0:
             if synthetic_root is None:
-                raise ValueError('FundusSegDataset: synthetic_fraction is '
-                                 f'{self.synthetic_fraction} but synthetic_root is not set')
+                raise UserValueError('FundusSegDataset: synthetic_fraction is '
+                                     f'{self.synthetic_fraction} but synthetic_root is not set')
             if kwargs.get('split', 'train') != 'train':
-                raise ValueError('FundusSegDataset: synthetic images go into the training '
-                                 f"split only, not split={kwargs.get('split')!r}; the test "
-                                 'split stays real')
+                raise UserValueError('FundusSegDataset: synthetic images go into the training '
+                                     f"split only, not split={kwargs.get('split')!r}; the test "
+                                     'split stays real')
         super().__init__(data_root, unannotated=unannotated, **kwargs)
 
     def load_data_list(self) -> list[dict]:
@@ -60,9 +61,9 @@ class FundusSegDataset(FundusDataset):
         if self.split != 'train':
             bad = [d['name'] for d in real if d['grade_source'] == 'synthetic']
             if bad:
-                raise ValueError(f'{self.data_root}/meta.csv: {len(bad)} row(s) of split '
-                                 f'{self.split!r} are synthetic (e.g. {bad[0]}); the test '
-                                 'split must be real data only')
+                raise UserValueError(f'{self.data_root}/meta.csv: {len(bad)} row(s) of split '
+                                     f'{self.split!r} are synthetic (e.g. {bad[0]}); the test '
+                                     'split must be real data only')
         for d in real:
             d['synthetic'] = False
         need = synthetic_count(len(real), self.synthetic_fraction)
@@ -71,7 +72,7 @@ class FundusSegDataset(FundusDataset):
         pool = self._load_root(self.synthetic_root, None)
         self._check_no_leakage(pool)
         if len(pool) < need:
-            raise ValueError(
+            raise UserValueError(
                 f'synthetic_fraction {self.synthetic_fraction} of {len(real)} real training '
                 f'images needs {need} synthetic images; {self.synthetic_root} has '
                 f'{len(pool)}. Synthesize more (tools/synthesize.py) or lower the fraction.')
@@ -88,20 +89,20 @@ class FundusSegDataset(FundusDataset):
         """Refuse a synthetic pool that is, or holds, real data."""
         where = f'synthetic_root {self.synthetic_root}'
         if osp.realpath(self.synthetic_root) == osp.realpath(self.data_root):
-            raise ValueError(f'FundusSegDataset: {where} is the real data_root; real images '
-                             'would enter training as synthetic. Point it at the output of '
-                             'tools/synthesize.py.')
+            raise UserValueError(f'FundusSegDataset: {where} is the real data_root; real images '
+                                 'would enter training as synthetic. Point it at the output of '
+                                 'tools/synthesize.py.')
         real = [d['name'] for d in pool if d['grade_source'] != 'synthetic']
         if real:
-            raise ValueError(f'FundusSegDataset: {self.synthetic_root}/meta.csv: {len(real)} '
-                             f'row(s) are not grade_source=synthetic (e.g. {real[0]!r}); a '
-                             'synthetic root holds only generated pairs (tools/synthesize.py)')
+            raise UserValueError(f'FundusSegDataset: {self.synthetic_root}/meta.csv: {len(real)} '
+                                 f'row(s) are not grade_source=synthetic (e.g. {real[0]!r}); a '
+                                 'synthetic root holds only generated pairs (tools/synthesize.py)')
         shared = sorted({r.name for r in read_meta(self.data_root)} &
                         {d['name'] for d in pool})
         if shared:
-            raise ValueError(f'FundusSegDataset: {where} shares {len(shared)} image name(s) '
-                             f'with the real data_root {self.data_root} (e.g. {shared[0]!r}); '
-                             'real images must not enter training as synthetic')
+            raise UserValueError(f'FundusSegDataset: {where} shares {len(shared)} image name(s) '
+                                 f'with the real data_root {self.data_root} (e.g. {shared[0]!r}); '
+                                 'real images must not enter training as synthetic')
 
     @property
     def num_synthetic(self) -> int:

@@ -7,10 +7,16 @@ Per test image, the lesion classes are pooled (a TP needs the exact class; a pix
 lesion predicted as another counts nowhere); an image with neither lesion nor prediction
 scores 1 / 1 / 1 and one with no TP 0 / 0 / 0; the scores are averaged over images. As in
 their code a lesion counts as predicted where its softmax probability exceeds
-``threshold`` (0.5). ``class0_bug=True`` reproduces their code's loss of the first lesion
-class (off by default; on in the "as published" configs). ``paper_{score}`` is the lesion
-score; ``paper_{score}/<C>`` applies the same rules to class C alone (the disc is reported
-that way, on its own).
+``threshold`` (0.5; see the class for other values). ``class0_bug=True`` reproduces their
+code's loss of one class: the first of the scored classes in their code's fixed order
+(RET, OD, MA, HE, EX, SE, NV, IRMA), whatever order the config lists them in; with the
+optic disc scored that is OD (which, reported on its own, is not pooled: the lesion score
+is then the same as without the bug), else the first lesion in that order (off by
+default; on in the "as published" config). ``score_size=512`` scores at 512 x 512 as their
+code does, the labels resized nearest-neighbour (default: at the label's own size).
+``paper_{score}`` is the lesion score; ``paper_{score}/<C>`` applies the same rules to
+class C alone (the disc is reported that way, on its own; ``class0_bug`` leaves these
+as they are).
 
 ``LesionImageMetric`` (keys ``image_*``): per test image and class, precision, recall and
 F1, averaged over images per class. Empty cases are left out: precision when nothing of the
@@ -44,14 +50,16 @@ import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
-from ..evaluation.seg_scores import (SCORES, confusion_matrix, counts, paper_image_scores,
-                                     paper_rule, paper_counts, prf)
+from ..evaluation.seg_scores import (SCORES, class0_dropped, confusion_matrix, counts,
+                                     paper_image_scores, paper_rule, paper_counts, prf)
 
 NOT_SCORED = ('BG', 'RET')
 
@@ -103,11 +111,16 @@ class _ConfusionMetric(BaseMetric):
     def _prediction(self, sample: dict) -> torch.Tensor:
         return sample['pred_sem_seg']['data'].squeeze(0)
 
+    def _scored_pair(self, sample: dict):
+        """(prediction, truth) of one sample as numpy arrays, as they are scored."""
+        pred = self._prediction(sample).cpu().numpy()
+        truth = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
+        return pred, truth
+
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         num_classes = len(self.classes)
         for sample in data_samples:
-            pred = self._prediction(sample).cpu().numpy()
-            truth = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
+            pred, truth = self._scored_pair(sample)
             if pred.shape != truth.shape:
                 raise ValueError(f'{sample.get("img_path", "a test image")}: prediction '
                                  f'{pred.shape} and truth {truth.shape} differ in size')
@@ -213,25 +226,57 @@ class PaperLesionMetric(_ConfusionMetric):
     """Son et al.'s per-image pooled-lesion precision, recall and F1 (module docstring).
 
     Args:
-        threshold: a lesion class is predicted where its softmax probability exceeds
-            this (the paper: 0.5); needs the model's ``seg_logits`` in the data samples
-            (mmseg's segmentors put them there), else the argmax prediction is used and a
-            log line says so. ``None``: the argmax prediction.
-        class0_bug: drop the first lesion class from the pooled score, as the paper's
-            code did (off by default).
+        threshold: a scored class is predicted at a pixel where it is the argmax of the
+            softmax probabilities and its probability exceeds ``threshold``; where the
+            argmax is a scored class at or below it, the most probable unscored class
+            (BG or RET) is predicted instead. At 0.5 (the paper) and above, exceeding the
+            threshold implies being the argmax (the probabilities sum to 1), so this is
+            the paper's per-class "probability > 0.5"; below 0.5 two classes can exceed
+            it at one pixel, and only the argmax counts. Needs the model's
+            ``seg_logits`` in the data samples (mmseg's segmentors put them there), else
+            the argmax prediction is used and a log line says so. ``None``: the argmax
+            prediction.
+        class0_bug: leave out of the pooled score the class the paper's code loses: the
+            first of the scored classes in its fixed order, RET, OD, MA, HE, EX, SE, NV,
+            IRMA (:func:`~fundus_plugins.evaluation.seg_scores.class0_dropped`; the
+            config's class order does not matter). Off by default.
+        score_size: score at ``score_size`` x ``score_size`` pixels, as the paper's code
+            does at 512: the truth is resized nearest-neighbour, the logits bilinearly
+            (then thresholded), or the prediction nearest-neighbour without logits.
+            ``None`` (default): at the size of the label.
     """
 
     kind = 'paper'
 
     def __init__(self, threshold: Optional[float] = 0.5, class0_bug: bool = False,
-                 **kwargs):
+                 score_size: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         if threshold is not None and not 0 <= threshold < 1:
             raise ValueError(f'PaperLesionMetric.threshold must be in [0, 1) or None, got '
                              f'{threshold}')
+        if score_size is not None and (int(score_size) != score_size or score_size < 1):
+            raise ValueError(f'PaperLesionMetric.score_size must be a whole number >= 1 or '
+                             f'None, got {score_size!r}')
         self.threshold = threshold
         self.class0_bug = bool(class0_bug)
+        self.score_size = None if score_size is None else int(score_size)
         self._said_no_logits = False
+
+    def _scored_pair(self, sample: dict):
+        if self.score_size is None:
+            return super()._scored_pair(sample)
+        size = (self.score_size, self.score_size)
+        truth = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
+        truth = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        logits = sample.get('seg_logits')
+        if self.threshold is not None and logits is not None:
+            resized = F.interpolate(logits['data'][None].float(), size=size, mode='bilinear',
+                                    align_corners=False)[0]
+            pred = paper_prediction(resized, self.threshold, self.scored_mask())
+            return pred.cpu().numpy(), truth
+        pred = self._prediction(sample).cpu().numpy()
+        return cv2.resize(pred.astype(np.uint8), size,
+                          interpolation=cv2.INTER_NEAREST), truth
 
     def _prediction(self, sample: dict) -> torch.Tensor:
         pred = sample['pred_sem_seg']['data'].squeeze(0)
@@ -247,11 +292,21 @@ class PaperLesionMetric(_ConfusionMetric):
             return pred
         return paper_prediction(logits['data'], self.threshold, self.scored_mask())
 
+    def dropped_class(self) -> Optional[str]:
+        """The class ``class0_bug`` loses (the first scored one in the paper's order), or
+        None without the bug."""
+        if not self.class0_bug:
+            return None
+        i = class0_dropped(self.classes, self.scored_mask())
+        return None if i is None else self.classes[i]
+
     def pooled_mask(self) -> np.ndarray:
-        """The lesion classes pooled, less the one ``class0_bug`` drops."""
+        """The lesion classes pooled, less the one ``class0_bug`` loses (when it is one of
+        them: OD, reported on its own, is not)."""
         lesion = self.lesion_mask()
-        if self.class0_bug and lesion.any():
-            lesion[np.flatnonzero(lesion)[0]] = False
+        dropped = self.dropped_class()
+        if dropped is not None:
+            lesion[self.classes.index(dropped)] = False
         return lesion
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -271,6 +326,8 @@ class PaperLesionMetric(_ConfusionMetric):
                 out[f'paper_{s}/{c}'] = _pct(scores[:, k].mean()) if len(rows) else np.nan
             out[f'paper_images/{c}'] = int(len(rows))
         out['paper_class0_bug'] = int(self.class0_bug)
+        if self.score_size is not None:
+            out['paper_score_size'] = self.score_size
         return out
 
 

@@ -3,8 +3,9 @@
 
 ``run.json`` holds the ablation's arguments for the run (config, fraction, seed,
 cfg_options, max_epochs, equal_updates). The run trains and tests as in one process
-(resuming from its last checkpoint) and ends with ``RUN_DIR/metrics.json``. The thread
-count comes from ``FUNDUS_THREADS`` (set by the ablation on the CPU).
+(resuming from its last checkpoint) and ends with ``RUN_DIR/metrics.json``; it holds the
+lock of RUN_DIR meanwhile (:mod:`fundus_plugins.locks`). The thread count comes from
+``FUNDUS_THREADS`` (set by the ablation on the CPU).
 """
 from __future__ import annotations
 
@@ -23,18 +24,23 @@ def main(argv=None) -> int:
         return 2
     spec_path = Path(argv[0])
     spec = json.loads(spec_path.read_text())
+    from ..locks import folder_lock
     from .ablation import _run_one, save_metrics, torch_threads
     if os.environ.get('FUNDUS_THREADS'):
         torch_threads(int(os.environ['FUNDUS_THREADS']))
     start = time.time()
-    metrics = _run_one(spec['config'], float(spec['fraction']), int(spec['seed']),
-                       spec_path.parent, spec.get('cfg_options') or {},
-                       max_epochs=spec.get('max_epochs'),
-                       equal_updates=bool(spec.get('equal_updates')))
-    metrics['wall_s'] = round(time.time() - start, 1)
-    save_metrics(spec_path.parent, metrics)
+    run_dir = spec_path.parent
+    # The run's folder is this process's: another run on it is refused, naming it.
+    with folder_lock(run_dir, f'ablation run {run_dir.name}'):
+        metrics = _run_one(spec['config'], float(spec['fraction']), int(spec['seed']),
+                           run_dir, spec.get('cfg_options') or {},
+                           max_epochs=spec.get('max_epochs'),
+                           equal_updates=bool(spec.get('equal_updates')))
+        metrics['wall_s'] = round(time.time() - start, 1)
+        save_metrics(run_dir, metrics)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from ..cli import run_tool  # a user error (a locked run folder) in one line
+    sys.exit(run_tool(main, 'none'))
