@@ -165,12 +165,9 @@ PC = (np.array([[1, 4, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 
 PD = (np.array([[3, 3, 1, 1], [1, 1, 1, 0]]), np.array([[3, 1, 1, 1], [1, 1, 1, 0]]))
 
 
-# With the class-0 bug, the paper's code loses the first scored class in its order (RET,
-# OD, MA, ...): here OD, which is not pooled, so the lesion score is the same as without.
-NO_BUG = ((2 / 3 + 1 + 0 + 1) / 4, (2 / 3 + 1 + 0 + .5) / 4, (2 / 3 + 1 + 0 + 2 / 3) / 4)
-
-
-@pytest.mark.parametrize('bug, expect', [(False, NO_BUG), (True, NO_BUG)])
+@pytest.mark.parametrize('bug, expect', [
+    (False, ((2 / 3 + 1 + 0 + 1) / 4, (2 / 3 + 1 + 0 + .5) / 4, (2 / 3 + 1 + 0 + 2 / 3) / 4)),
+    (True, ((.5 + 1 + 0 + 1) / 4,) * 3)])
 def test_paper_metric_by_hand(bug, expect):
     m = _run(PaperLesionMetric(threshold=None, class0_bug=bug),
              [_sample(*x) for x in (PA, PB, PC, PD)], PAPER_CLASSES)
@@ -217,26 +214,28 @@ def test_class0_bug_loses_the_first_scored_class_in_the_papers_order_not_the_con
 
 
 @pytest.mark.parametrize('classes', [('BG', 'RET', 'OD', 'EX'), ('BG', 'RET', 'EX', 'OD')])
-def test_class0_bug_with_the_disc_scored_loses_the_disc(classes):
-    # OD + EX, in either config order: the paper's code loses OD (its first scored class),
-    # so EX stays pooled. IMG1: EX tp 1, fp 1, fn 1 -> 1/2 each; IMG2: EX fp 2 -> 0.
-    # Mean 25 each, with or without the bug.
+def test_class0_bug_with_the_disc_pooled_loses_the_disc(classes):
+    # OD + EX, in either config order. IMG1: OD tp 1, fn 1; EX tp 1, fp 1, fn 1. IMG2: EX
+    # fp 2, no OD. The disc pooled with the lesions (no separate classes): without the
+    # bug IMG1 tp 2, fp 1, fn 2 -> 2/3, 1/2, 4/7 and IMG2 0. With it the paper's code
+    # loses OD (its first pooled class, whatever the config's order): EX alone, IMG1 1/2
+    # each, IMG2 0 -> 25 each.
     swap = classes[2] == 'EX'
     imgs = [tuple(np.where(a == 2, 3, np.where(a == 3, 2, a)) if swap else a for a in img)
             for img in (IMG1, IMG2)]
     samples = [_sample(*img) for img in imgs]
-    metric, bug = _paper(samples, classes, class0_bug=True)
-    assert metric.dropped_class() == 'OD'
-    assert bug == pytest.approx([25, 25, 25], abs=0.01)
-    assert _paper(samples, classes)[1] == pytest.approx([25, 25, 25], abs=0.01)
-    # The disc pooled with the lesions (no separate classes): without the bug OD and EX
-    # are pooled: IMG1 tp 2 (OD, EX), fp 1, fn 2 (OD, EX) -> 2/3, 1/2, 4/7; IMG2 0.
-    # With it, OD is lost and EX alone is left: 25 each again.
     _, pooled = _paper(samples, classes, separate_classes=())
     assert pooled == pytest.approx([100 / 3, 25, 100 * 2 / 7], abs=0.01)
     metric, bug = _paper(samples, classes, separate_classes=(), class0_bug=True)
     assert metric.dropped_class() == 'OD' and not metric.pooled_mask()[classes.index('OD')]
     assert bug == pytest.approx([25, 25, 25], abs=0.01)
+    # The disc reported on its own (the default) is not pooled, as in the paper's lesion
+    # score: EX alone is pooled and is the class lost, so no image has a lesion left
+    # (every image scores 1).
+    metric, bug = _paper(samples, classes, class0_bug=True)
+    assert metric.dropped_class() == 'EX'
+    assert bug == pytest.approx([100, 100, 100], abs=0.01)
+    assert _paper(samples, classes)[1] == pytest.approx([25, 25, 25], abs=0.01)
 
 
 def test_paper_metric_scores_at_a_given_size_with_labels_resized_nearest():

@@ -3,10 +3,11 @@
 # at 512 x 512 with the labels resized nearest-neighbour (score_size=512), and with their
 # code's loss of one class (class0_bug=True: after the background channel is dropped,
 # argmax gives index 0 both to "no lesion" and to the first of their scored classes in
-# their fixed order RET, OD, MA, HE, EX, SE, NV, IRMA). With OD among the classes, as
-# here, the class lost is OD, which is reported on its own and not pooled, so the pooled
-# lesion score is the same as without the bug; with no OD it is MA (the first lesion).
-# The other measures are unaffected. The default configs leave both off.
+# their fixed order RET, OD, MA, HE, EX, SE, NV, IRMA). Their scoring code scores the
+# lesions it is given (by default no optic disc); here the disc is reported on its own,
+# so the pooled classes are MA, HE, EX, SE and the class lost is MA. (With the disc pooled
+# among the lesions, separate_classes=(), it would be OD.) The other measures are
+# unaffected. The default configs leave both off.
 _base_ = ['./unet_fundus_real.py']
 work_dir = 'work_dirs/unet_fundus_real_as_published'
 

@@ -22,10 +22,11 @@ averages these over the test images. Its code also loses one class: after the ba
 channel is dropped, ``argmax`` gives index 0 both to "no lesion" and to the first of its
 scored classes, so that class's pixels count as no lesion in truth and prediction
 (``class0_bug``). Its channels come in a fixed order, ``PAPER_ORDER`` (retina, OD, MA, HE,
-EX, SE, NV, IRMA), so the class lost is the first scored class in that order, whatever
-order a config lists the classes in: OD when the disc is scored (even when it is reported
-on its own and not pooled, where losing it changes no pooled score), else the first
-lesion (MA where it is scored). :func:`class0_dropped` finds it.
+EX, SE, NV, IRMA), and it scores the classes it is given (by default the lesions, no
+disc), so the class lost is the first of the pooled classes in that order, whatever
+order a config lists them in: OD when the disc is pooled with the lesions, else the
+first lesion (MA where it is pooled). A disc reported on its own is not among them: the
+paper's Table 1(c) scores the lesions only. :func:`class0_dropped` finds it.
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def class0_dropped(classes: Sequence[str], scored: Optional[np.ndarray] = None
                    ) -> Optional[int]:
     """The index (in ``classes``) of the class Son et al.'s code loses (``class0_bug``):
     the first of the scored classes in ``PAPER_ORDER``; classes outside that order come
-    after it, in their own order. ``scored`` (C,) bool: the scored classes (default: all
-    but BG and RET). None when nothing is scored."""
+    after it, in their own order. ``scored`` (C,) bool: the classes its score pools
+    (default: all but BG and RET). None when nothing is scored."""
     if scored is None:
         scored = np.array([c not in UNSCORED for c in classes])
     scored_idx = [i for i, c in enumerate(classes) if scored[i]]
@@ -138,7 +139,7 @@ def paper_image_scores(confusions: np.ndarray, lesion: np.ndarray,
     a class is pooled on an image only where its source annotates it (elsewhere its
     predictions count as no lesion); ``class0_bug`` leaves out of the pool the class the
     paper's code loses (:func:`class0_dropped` of ``classes``, the C class codes, which it
-    then needs; nothing when that class is not pooled).
+    then needs, among the pooled ones).
     """
     confusions = np.asarray(confusions)
     lesion = np.asarray(lesion, dtype=bool).copy()
@@ -146,7 +147,7 @@ def paper_image_scores(confusions: np.ndarray, lesion: np.ndarray,
         if classes is None or len(classes) != len(lesion):
             raise ValueError('paper_image_scores: class0_bug needs the class codes '
                              '(classes), one per column of lesion')
-        dropped = class0_dropped(classes)
+        dropped = class0_dropped(classes, lesion)
         if dropped is not None:
             lesion[dropped] = False
     out = np.empty((len(confusions), 3))

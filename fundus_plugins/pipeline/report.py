@@ -253,7 +253,8 @@ def segmentation_section(ctx, protocols, protocol_dir, seed0) -> str:
     lines += [f'- **{k}**: {v}.' for k, v in KIND_TITLES.items()]
     lines += ['', "Son et al.'s Table 1(c) is the paper measure (F1 .4694 / .4965 / .4824 / "
               '.4522 at 0 / 25 / 50 / 75 %); their published numbers also carry their '
-              "code's loss of the first lesion class (PaperLesionMetric(class0_bug=True), "
+              "code's loss of the first pooled class in their fixed class order, MA here "
+              '(PaperLesionMetric(class0_bug=True), '
               'configs/seg/unet_fundus_real_as_published.py); here it is off.', '']
     if set(protocols) == set(PROTOCOLS):
         lines += ['### The paper\'s protocol beside the equal-updates control (lesion F1, %)',

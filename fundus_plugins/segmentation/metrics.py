@@ -8,11 +8,11 @@ lesion predicted as another counts nowhere); an image with neither lesion nor pr
 scores 1 / 1 / 1 and one with no TP 0 / 0 / 0; the scores are averaged over images. As in
 their code a lesion counts as predicted where its softmax probability exceeds
 ``threshold`` (0.5; see the class for other values). ``class0_bug=True`` reproduces their
-code's loss of one class: the first of the scored classes in their code's fixed order
-(RET, OD, MA, HE, EX, SE, NV, IRMA), whatever order the config lists them in; with the
-optic disc scored that is OD (which, reported on its own, is not pooled: the lesion score
-is then the same as without the bug), else the first lesion in that order (off by
-default; on in the "as published" config). ``score_size=512`` scores at 512 x 512 as their
+code's loss of one class: the first of the pooled classes in their code's fixed order
+(RET, OD, MA, HE, EX, SE, NV, IRMA), whatever order the config lists them in: the first
+lesion in that order (MA with the paper's classes), or OD where the disc is pooled with
+the lesions (``separate_classes=()``); a disc reported on its own is not pooled, as their
+Table 1(c) scores the lesions only (off by default; on in the "as published" config). ``score_size=512`` scores at 512 x 512 as their
 code does, the labels resized nearest-neighbour (default: at the label's own size).
 ``paper_{score}`` is the lesion score; ``paper_{score}/<C>`` applies the same rules to
 class C alone (the disc is reported that way, on its own; ``class0_bug`` leaves these
@@ -237,9 +237,10 @@ class PaperLesionMetric(_ConfusionMetric):
             the argmax prediction is used and a log line says so. ``None``: the argmax
             prediction.
         class0_bug: leave out of the pooled score the class the paper's code loses: the
-            first of the scored classes in its fixed order, RET, OD, MA, HE, EX, SE, NV,
+            first of the pooled classes in its fixed order, RET, OD, MA, HE, EX, SE, NV,
             IRMA (:func:`~fundus_plugins.evaluation.seg_scores.class0_dropped`; the
-            config's class order does not matter). Off by default.
+            config's class order does not matter; OD only where it is pooled). Off by
+            default.
         score_size: score at ``score_size`` x ``score_size`` pixels, as the paper's code
             does at 512: the truth is resized nearest-neighbour, the logits bilinearly
             (then thresholded), or the prediction nearest-neighbour without logits.
@@ -293,16 +294,15 @@ class PaperLesionMetric(_ConfusionMetric):
         return paper_prediction(logits['data'], self.threshold, self.scored_mask())
 
     def dropped_class(self) -> Optional[str]:
-        """The class ``class0_bug`` loses (the first scored one in the paper's order), or
+        """The class ``class0_bug`` loses (the first pooled one in the paper's order), or
         None without the bug."""
         if not self.class0_bug:
             return None
-        i = class0_dropped(self.classes, self.scored_mask())
+        i = class0_dropped(self.classes, self.lesion_mask())
         return None if i is None else self.classes[i]
 
     def pooled_mask(self) -> np.ndarray:
-        """The lesion classes pooled, less the one ``class0_bug`` loses (when it is one of
-        them: OD, reported on its own, is not)."""
+        """The lesion classes pooled, less the one ``class0_bug`` loses."""
         lesion = self.lesion_mask()
         dropped = self.dropped_class()
         if dropped is not None:
