@@ -111,7 +111,17 @@ def run_tool(main: Callable[[], int], kind: str, resume_flag: Optional[str] = No
     or ``SystemExit`` with a message, the tools' own refusals): one line
     ``error: <message>`` on stderr and 2, the traceback only with ``--debug`` or
     ``FUNDUS_DEBUG=1``. Anything else is a bug: its traceback, as Python prints it.
+
+    A process group that ``main`` started (``--launcher pytorch``) is destroyed before
+    the process exits, however ``main`` ends.
     """
+    try:
+        return _run_main(main, kind, resume_flag)
+    finally:
+        end_process_group()
+
+
+def _run_main(main: Callable[[], int], kind: str, resume_flag: Optional[str]) -> int:
     try:
         return main()
     except KeyboardInterrupt as exc:
@@ -131,6 +141,20 @@ def run_tool(main: Callable[[], int], kind: str, resume_flag: Optional[str] = No
         where = exc.filename or 'a file of the output'
         return _user_error(f'{where}: the disk is full (no space left on the device); '
                            f'free some space or write to another disk, then run again')
+
+
+def end_process_group() -> None:
+    """Destroy the default process group, if this process started one.
+
+    mmengine's Runner initialises it and never destroys it. Left to the interpreter's
+    exit, gloo's worker threads can still hold work with Python references while the
+    interpreter is torn down, and the process can die of SIGABRT ("terminate called
+    without an active exception") after its work is done: a dist_test.sh run then fails
+    at random (seen once in CI, torch 2.14).
+    """
+    dist = sys.modules.get('torch.distributed')
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _user_error(message: str) -> int:

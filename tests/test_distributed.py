@@ -70,3 +70,25 @@ def test_label_gan_trains_on_two_cpu_processes(phantom_root, tmp_path):
     ckpt = tmp_path / 'w' / 'iter_2.pth'
     assert torch.load(ckpt, weights_only=False)['meta']['iter'] == 2
     init_model(load_config(str(config)), str(ckpt))
+
+
+def test_a_tool_destroys_the_process_group_it_started(tmp_path):
+    # Left to the interpreter's exit, a gloo group can abort a finished process (SIGABRT,
+    # "terminate called without an active exception"): run_tool destroys it, on success
+    # and on a user error alike.
+    import torch.distributed as dist
+
+    from fundus_plugins.cli import run_tool
+    from fundus_plugins.errors import UserError
+
+    def main(fail):
+        dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store{int(fail)}',
+                                rank=0, world_size=1)
+        if fail:
+            raise UserError('bad input')
+        return 0
+
+    assert run_tool(lambda: main(False), 'none') == 0
+    assert not dist.is_initialized()
+    assert run_tool(lambda: main(True), 'none') == 2
+    assert not dist.is_initialized()
