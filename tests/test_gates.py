@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / 'tools'))
 import run_pipeline  # noqa: E402
 
 
-def _analysis(acc=0.6, ceiling=0.8, loads=None, one=0.95):
+def _analysis(acc=0.6, ceiling=0.8, loads=None, one=0.95, diversity=(0.08, 0.1)):
     """The parts of label_stats.compare's result that the gates read."""
     loads = loads or {0: (0.0, 0.0), 1: (0.001, 0.001), 2: (0.01, 0.015), 3: (0.03, 0.04),
                       4: (0.05, 0.05)}
@@ -27,7 +27,9 @@ def _analysis(acc=0.6, ceiling=0.8, loads=None, one=0.95):
     return {'grade_accuracy': {'generated': {'all': acc}, 'real_test_ceiling': {'all': ceiling},
                                'chance': 0.2},
             'lesion_load': lesion,
-            'od_one_disc': {'generated': {'all': one}, 'real': {'all': 1.0}}}
+            'od_one_disc': {'generated': {'all': one}, 'real': {'all': 1.0}},
+            'diversity': {'generated': {str(g): diversity[0] for g in range(5)},
+                          'real': {str(g): diversity[1] for g in range(5)}}}
 
 
 def test_label_checks_by_hand():
@@ -48,6 +50,12 @@ def test_label_checks_by_hand():
     assert 'too little' in low['labels.lesion_load.grade2'].advice
     high = {c.gate: c for c in label_checks(_analysis(acc=0.8, one=0.5), t)}
     assert high['labels.grade_accuracy'].passed is True and high['labels.one_disc'].passed is False
+    # Diversity: 0.08 / 0.1 = 0.8 >= 0.7; one layout per grade (0.05 / 0.1) fails.
+    assert checks['labels.diversity'].passed is True
+    assert 'grade 4 0.80' in checks['labels.diversity'].figure
+    same = {c.gate: c for c in label_checks(_analysis(diversity=(0.05, 0.1)), t)}
+    assert same['labels.diversity'].passed is False
+    assert 'mode_seeking_weight' in same['labels.diversity'].advice
 
 
 def _quality(syn, real):
@@ -152,7 +160,7 @@ def test_gates_stop_warn_and_pass_on_a_micro_pipeline(tmp_path, capsys):
     q['label_consistency']['synthetic']['EX']['f1'] = 0.1
     quality.write_text(json.dumps(q))
     config.write_text(base + "gates = dict(on_fail='stop', labels=dict(grade_accuracy=0, "
-                      "one_disc=0, lesion_load=(0, 1e9)))\n")
+                      "one_disc=0, lesion_load=(0, 1e9), diversity=0))\n")
     assert run_pipeline.main([str(config), '--force', 'segmentation']) == 3
     captured = capsys.readouterr()
     assert 'stopped after the gates stage' in captured.err

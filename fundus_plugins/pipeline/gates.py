@@ -12,7 +12,11 @@ after the labels stage (from ``labels/analysis.json``, see
     * ``lesion_load``: per grade whose real maps have at least ``min_load`` of the field
       of view in lesion pixels, generated / real lesion pixels, within [low, high];
     * ``one_disc``: the share of generated maps with exactly one disc-sized optic disc,
-      at least this.
+      at least this;
+    * ``diversity``: within each grade that has lesions (1-4), the mean pairwise share of
+      differing pixels between generated maps over the same between real maps, averaged
+      over those grades, at least this (a generator that draws one layout per grade,
+      whatever its noise, scores low; grade 0 differs only by disc and field of view).
 
 after the gates stage (the real-only segmenter's label consistency, and FID / KID
 where an Inception file is given; see
@@ -40,7 +44,8 @@ GRADES = (0, 1, 2, 3, 4)
 #: The gates section's keys and their defaults (docs/design.md: why these values).
 DEFAULTS = dict(
     on_fail='warn',
-    labels=dict(grade_accuracy=0.8, lesion_load=(0.5, 2.0), min_load=0.002, one_disc=0.9),
+    labels=dict(grade_accuracy=0.8, lesion_load=(0.5, 2.0), min_load=0.002, one_disc=0.9,
+                diversity=0.7),
     images=dict(label_consistency=0.5, min_ceiling=0.3, fid=None, kid=None),
     # Not thresholds: what the gates stage measures with.
     inception_path=None, device='cpu',
@@ -139,7 +144,31 @@ def label_checks(analysis: dict, thresholds: dict, max_iters=None) -> List[Check
                         f'{_pct(one)} (real {_pct(analysis["od_one_disc"]["real"]["all"])})',
                         f'>= {_pct(need)}', bool(one >= need) if math.isfinite(one) else None,
                         f'{longer}; several or no discs mean the disc layout is not learnt'))
+    ratios = diversity_ratios(analysis)
+    if ratios:
+        mean = sum(ratios.values()) / len(ratios)
+        need = thresholds['diversity']
+        checks.append(Check(
+            'labels.diversity', 'within-grade diversity of generated maps, as a share of '
+            f'real maps\' (grades 1-4): {mean:.2f} (' + ', '.join(
+                f'grade {g} {r:.2f}' for g, r in ratios.items()) + ')',
+            f'>= {need:.2f}', bool(mean >= need),
+            f'{longer}, or raise the generator\'s mode-seeking weight '
+            '(model.loss_config.mode_seeking_weight): it draws much the same map for '
+            'different noise'))
     return checks
+
+
+def diversity_ratios(analysis: dict) -> dict:
+    """{grade: generated / real mean pairwise distance} for grades 1-4 with real maps."""
+    div = analysis.get('diversity') or {}
+    out = {}
+    for g in GRADES[1:]:
+        gen = (div.get('generated') or {}).get(str(g), math.nan)
+        real = (div.get('real') or {}).get(str(g), math.nan)
+        if math.isfinite(gen) and math.isfinite(real) and real > 0:
+            out[g] = gen / real
+    return out
 
 
 def lesion_load_per_grade(analysis: dict) -> dict:

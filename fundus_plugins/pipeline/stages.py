@@ -242,9 +242,12 @@ def run_labels(ctx) -> dict:
     ctx.step(f'sampling {n} label maps per grade (x{scale:g} to {ctx.cfg.image_size} px)', 3)
     out = ctx.path('labels')
     fov = sec.get('fov', 'real')  # the fields of view of the real training maps
+    # 'ema' (default) or 'orig': the generator's moving average or its last weights.
+    sample_model = sec.get('sample_model', 'ema')
     rows = write_label_samples(model, list(range(5)), n, out, scale, sec.get('seed', 0),
                                grid_per_grade=6, overwrite=True, fov=fov,
-                               fov_root=ctx.path('real') if fov == 'real' else None)
+                               fov_root=ctx.path('real') if fov == 'real' else None,
+                               sample_model=sample_model)
     ctx.step(f'comparing them with the real maps at {size} px', 3)
     real = ctx.path('real')
     res = compare(load_maps(out, model.class_set, size),
@@ -255,7 +258,8 @@ def run_labels(ctx) -> dict:
     # what taking it from real maps removes.
     raw = [(g, m) for g, _, m in sample_label_maps(model, list(range(5)), n, 1.0,
                                                      sec.get('seed', 0), progress=False,
-                                                     fov='generated')]
+                                                     fov='generated',
+                                                     sample_model=sample_model)]
     res['bg_in_fov_generator'] = bg_inside_fov_share(
         MapSet.build([m for _, m in raw], [g for g, _ in raw], model.class_set))
     note = (f"\nWith the generator's own field of view (its argmax, as the paper writes "
