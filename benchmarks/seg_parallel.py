@@ -10,7 +10,6 @@ and ``--runs`` at once, one thread each. Prints a table of wall times and runs p
 minute, and whether each seed's metrics came out the same both ways.
 """
 import argparse
-import json
 import os
 import shutil
 import sys
