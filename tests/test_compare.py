@@ -141,6 +141,8 @@ def test_one_seed_still_gets_an_interval_from_the_test_images(tmp_path):
     pixel = next(r for r in rows if r['kind'] == 'pixel')
     assert math.isnan(pixel['paired']['low'])  # no spread over one seed
     assert pixel['combined']['sources'] == 'test images'
+    assert 'test images only: one seed, so training noise is not in it)' in \
+        verdict_sentence(pixel)
     assert pixel['combined']['low'] < pixel['combined']['mean'] < pixel['combined']['high']
     # Without the per-image files there is nothing left to give an interval.
     for f in tmp_path.glob('p*/per_image_*.npz'):
