@@ -286,7 +286,8 @@ def gate_labels(ctx) -> None:
 
 
 def estimate_labels(cfg) -> float:
-    return 20 + cfg.labels.get('max_iters', 3000) / 4.0 + cfg.labels.num_per_grade * 0.05
+    # About 3 iterations a second for the demo ACGAN (64 px maps, batch 16) on 2 cores.
+    return 20 + cfg.labels.get('max_iters', 3000) / 3.0 + cfg.labels.num_per_grade * 0.05
 
 
 # ---------------------------------------------------------------------------- 4 images
@@ -342,10 +343,12 @@ def estimate_images(cfg) -> float:
     modes = image_modes(cfg)
     seconds = 20.0
     if 'full' in modes:
-        seconds += cfg.images.get('max_iters', 800) * 0.65 + 5 * cfg.labels.num_per_grade / 15
+        seconds += cfg.images.get('max_iters', 800) * 0.65 * _size_factor(cfg) + \
+            5 * cfg.labels.num_per_grade / 15
     if 'inpaint' in modes:
         inp = cfg.images.inpaint
-        seconds += 20 + inp.get('max_iters', 600) * 0.6 + 5 * cfg.labels.num_per_grade / 40
+        seconds += 20 + inp.get('max_iters', 600) * 0.6 * _size_factor(cfg) + \
+            5 * cfg.labels.num_per_grade / 40
     return seconds
 
 
@@ -427,11 +430,22 @@ def gate_images(ctx) -> None:
     enforce(checks, gates['on_fail'], 'gates', ctx.log)
 
 
+def _estimated_real(cfg) -> float:
+    """The real training images, roughly, for the time estimates (no file is read)."""
+    return (1 - cfg.data.get('test_fraction', 0.2)) * cfg.data.get('num', 600)
+
+
+def _size_factor(cfg) -> float:
+    """Per-image cost relative to 128 px, where the estimates' rates were measured (2
+    CPU cores); linear rather than quadratic in the side, since small images are
+    dominated by per-batch overheads (measured: 64 px about half of 128)."""
+    return max(0.25, cfg.get('image_size', 128) / 128.0)
+
+
 def estimate_gates(cfg) -> float:
-    n_real = 0.8 * cfg.data.get('num', 600)
     epochs = cfg.segmentation.get('max_epochs') or 30
-    return 20 + n_real * epochs / 22.0 + 12 + len(image_modes(cfg)) * 5 * \
-        cfg.labels.num_per_grade * 0.05
+    return 20 + _estimated_real(cfg) * epochs * _size_factor(cfg) / 22.0 + 12 + \
+        len(image_modes(cfg)) * 5 * cfg.labels.num_per_grade * 0.05
 
 
 # ---------------------------------------------------------------------------- 6 segmentation
@@ -485,7 +499,7 @@ def share_real_only(src: Path, dst: Path) -> None:
 
 def estimate_segmentation(cfg) -> float:
     sec = cfg.segmentation
-    n_real = 0.8 * cfg.data.get('num', 600)
+    n_real = _estimated_real(cfg)
     epochs = sec.get('max_epochs') or 30
     fractions = sec.get('fractions', [0, .25, .5, .75])
     protocols = sec.get('protocols', PROTOCOLS)
@@ -498,13 +512,14 @@ def estimate_segmentation(cfg) -> float:
     if modes > 1:  # the real-only run is shared
         images = modes * images - (modes - 1) * (n_real if 0 in fractions else 0)
     runs = len(fractions) * len(protocols) * modes
-    return len(sec.get('seeds', [0])) * (images * epochs / 22.0 + 12 * runs)
+    return len(sec.get('seeds', [0])) * (images * epochs * _size_factor(cfg) / 22.0
+                                         + 12 * runs)
 
 
 # ---------------------------------------------------------------------------- stage list
 def build_stages() -> list:
     return [
-        Stage('data', 'the real data, with the 20 % held-out test split', ['data'], run_data,
+        Stage('data', 'the real data and its held-out test split', ['data'], run_data,
               estimate_data),
         Stage('grades', 'grades for ungraded images', ['real'], run_grades, lambda cfg: 10),
         Stage('labels', 'label ACGAN: train, sample N maps per grade, compare',
