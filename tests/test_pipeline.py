@@ -102,7 +102,7 @@ MICRO = """
 _base_ = ['{repo}/configs/pipeline/demo.py']
 work_dir = '{work}'
 image_size = 64
-data = dict(num=30, size=64)
+data = dict(num=30, size=64, test_fraction=0.2)
 grades = dict(size=32)
 labels = dict(max_iters=2, num_per_grade=6)
 images = dict(max_iters=2)
