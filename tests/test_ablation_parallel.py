@@ -4,6 +4,7 @@ finish, and a rerun that trains only what is missing."""
 import json
 
 import pytest
+import torch
 
 from fundus_plugins.segmentation.ablation import run_ablation
 
@@ -24,8 +25,11 @@ def test_two_cpu_processes_give_the_sequential_metrics(phantom_root, synthetic_r
     said = []
     # One thread each way: a run's arithmetic depends on its thread count, not on where
     # it runs.
+    before = torch.get_num_threads()
     seq = run_ablation(config, str(tmp_path / 'seq'), [0, 0.5], [0], opts,
                        log=lambda m: None, threads=1)
+    # The sequential runs pinned one thread in this process, and gave the setting back.
+    assert torch.get_num_threads() == before
     par = run_ablation(config, str(tmp_path / 'par'), [0, 0.5], [0], opts, log=said.append,
                        parallel=2, threads=1)
     assert [{k: r[k] for k in KEYS} for r in seq] == [{k: r[k] for k in KEYS} for r in par]

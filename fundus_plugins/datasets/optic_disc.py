@@ -42,7 +42,6 @@ so that callers can count such guesses. :func:`evaluate_od_model` scores a model
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 from dataclasses import dataclass, field
@@ -57,6 +56,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import UserFileNotFoundError, UserValueError
+# One thread by default here: the network is so small that a second thread gains little,
+# and on a CPU that other processes share, torch's threads spin-waiting on each other
+# slow it many times over.
+from ..threads import torch_threads
 
 PathLike = Union[str, Path]
 
@@ -260,23 +263,6 @@ class DiscNet(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
             x = block(torch.cat([x, skip], 1))
         return F.interpolate(self.head(x), size=size, mode='bilinear', align_corners=False)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: Optional[int]):
-    """Run the block with ``threads`` torch CPU threads (``None``: as set), then restore
-    the caller's setting. One thread is the default of this module: the network is so
-    small that a second thread gains little, and on a CPU that other processes share,
-    torch's threads spin-waiting on each other slow it down many times over."""
-    old = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f'threads must be >= 1 (or None), got {threads}')
-        torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _check_image(image, where: str) -> np.ndarray:

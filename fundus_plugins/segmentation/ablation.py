@@ -49,6 +49,7 @@ from ..errors import UserKeyError, UserValueError
 from ..evaluation.intervals import LEVEL, fmt_interval, t_interval
 from ..config import load_config, runner_for, set_train_length
 from ..locks import folder_lock
+from ..threads import torch_threads
 from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
 from .compare import (KINDS, comparison_table, compare_to_real, score_key,
                       verdict_sentence, write_comparison)
@@ -169,10 +170,9 @@ def _run_ablation(config, work: Path, fractions, seeds, cfg_options, log, max_ep
         for i, fraction, seed in todo:
             log(f'[run {i}/{len(runs)}] fraction {fraction:g}, seed {seed}{clock.eta()}')
             start = time.time()
-            if threads:
-                torch_threads(threads)
             run_dir = work / run_name(fraction, seed)
-            with folder_lock(run_dir, f'ablation run {run_dir.name}'):
+            with folder_lock(run_dir, f'ablation run {run_dir.name}'), \
+                    torch_threads(threads or None):
                 metrics = _run_one(config, fraction, seed, run_dir, spec['cfg_options'], log,
                                    max_epochs, equal_updates, quiet)
                 metrics['wall_s'] = round(time.time() - start, 1)
@@ -182,11 +182,6 @@ def _run_ablation(config, work: Path, fractions, seeds, cfg_options, log, max_ep
     ordered = [results[r] for r in runs]
     write_results(ordered, work)
     return ordered
-
-
-def torch_threads(n: int) -> None:
-    import torch
-    torch.set_num_threads(int(n))
 
 
 def save_metrics(run_dir: Path, metrics: dict) -> None:

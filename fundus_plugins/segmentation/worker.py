@@ -25,9 +25,11 @@ def main(argv=None) -> int:
     spec_path = Path(argv[0])
     spec = json.loads(spec_path.read_text())
     from ..locks import folder_lock
-    from .ablation import _run_one, save_metrics, torch_threads
-    if os.environ.get('FUNDUS_THREADS'):
-        torch_threads(int(os.environ['FUNDUS_THREADS']))
+    import torch
+
+    from .ablation import _run_one, save_metrics
+    if os.environ.get('FUNDUS_THREADS'):  # this process is the run's: no need to restore
+        torch.set_num_threads(int(os.environ['FUNDUS_THREADS']))
     start = time.time()
     run_dir = spec_path.parent
     # The run's folder is this process's: another run on it is refused, naming it.
