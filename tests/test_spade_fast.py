@@ -101,10 +101,14 @@ def _state(module):
 @pytest.mark.parametrize('train', [False, True])
 def test_label_pyramid_is_bit_identical_to_resizing_in_every_layer(mode, size, train):
     """Unfused, the generator with its per-forward label pyramid computes exactly what
-    the old per-layer resizing did: outputs, running stats and spectral-norm vectors."""
-    g = _gen(mode, size, fused=False).train(train)
+    the old per-layer resizing did: outputs, running stats and spectral-norm vectors.
+    In float64: in float32 the CPU's convolution kernels may sum in another order for the
+    two call sequences on some CPUs (an AMD EPYC host: 1e-5 in training mode, and sign
+    flips of the untrained net's saturated outputs in eval mode), which says nothing
+    about the pyramid."""
+    g = _gen(mode, size, fused=False).double().train(train)
     ref = copy.deepcopy(g)
-    seg = _seg(size=size)
+    seg = _seg(size=size).double()
     with torch.no_grad():
         out, expected = g(seg), old_generator(ref, seg)
     assert torch.equal(out, expected)
