@@ -157,13 +157,13 @@ def verdict_sentence(row: dict) -> str:
     text = {'better': 'better than real only', 'worse': 'worse than real only',
             'not distinguishable': 'not distinguishable from real only at 95 %',
             'no interval': 'no interval (one seed and no per-image scores)'}[row['verdict']]
-    tail = '' if row['verdict'] == 'no interval' else \
-        f" (Holm-adjusted p {_p(row['p_holm'])}; interval over {c['sources']}"
-    if c['sources'] == 'test images':
+    over = c['sources']
+    if over == 'test images':
         # One seed: the interval is blind to training noise, which can be far larger
         # (two demo seeds on the phantom differed by 26 points in one fraction).
-        tail += ' only: one seed, so training noise is not in it'
-    tail += ')' if tail else ''
+        over += ' only: one seed, so training noise is not in it'
+    tail = '' if row['verdict'] == 'no interval' else \
+        f" (Holm-adjusted p {_p(row['p_holm'])}; interval over {over})"
     return f"{head}{fmt_interval(c['mean'], c['low'], c['high'], signed=True)} points, " \
            f'{text}{tail}'
 
