@@ -8,9 +8,9 @@ from typing import Iterator, Optional
 @contextlib.contextmanager
 def torch_threads(threads: Optional[int]) -> Iterator[None]:
     """Run the block with ``threads`` torch CPU threads (``None``: as set), then restore
-    the caller's setting, so that a library call leaves the process as it found it (a run
-    pinned to one thread inside a test process once left every later test on one thread,
-    where two code paths that agree bit for bit at two threads need not)."""
+    the caller's setting, so that a library call leaves the process as it found it (the
+    ablation's sequential runs once left the rest of the calling process, a test session
+    included, on their thread count)."""
     import torch
     old = torch.get_num_threads()
     if threads is not None:
