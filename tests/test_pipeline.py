@@ -1,5 +1,6 @@
 """tools/run_pipeline.py: stage skipping, re-running on change, resumption, the grade
 step, and a smoke run of the whole pipeline on a micro config."""
+import copy
 import csv
 import json
 import sys
@@ -177,3 +178,22 @@ def test_a_wrong_images_mode_fails_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match='images.inpaint.config'):
         run_pipeline.main([str(config)])
     assert not (work / '.stages').exists()
+
+
+def test_where_the_segmentation_runs_go_is_not_part_of_its_fingerprint(tmp_path):
+    """More GPUs or Slurm for a finished ablation must not train it again; more seeds must."""
+    from fundus_plugins.pipeline.stages import build_stages
+    config = tmp_path / 'micro.py'
+    config.write_text(MICRO.format(repo=REPO, work=tmp_path / 'w'))
+    base = Config.fromfile(str(config))
+    seg = next(s for s in build_stages() if s.name == 'segmentation')
+
+    def fingerprint(**changes):
+        cfg = copy.deepcopy(base)
+        cfg.segmentation.update(changes)
+        return PipelineRunner(cfg, build_stages(), tmp_path).fingerprint(seg, 'up')
+
+    plain = fingerprint()
+    assert fingerprint(parallel=8, launcher='slurm', slurm=dict(partition='gpu')) == plain
+    assert fingerprint(seeds=[0, 1, 2]) != plain
+    assert fingerprint(threads=1) != plain

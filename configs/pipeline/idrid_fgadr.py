@@ -28,8 +28,12 @@ labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0)
 # side by side in the report at the same synthetic counts.
 images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, device='cuda',
               mode='full', inpaint=dict(config='configs/inpaint_fundus.py', seed=0))
+# Where the runs go (not part of the stage's settings: changing it retrains nothing):
+# parallel=N trains N runs at once, one per GPU; launcher='slurm' submits them as one
+# Slurm job array, e.g. slurm=dict(partition='gpu', cpus_per_task=8,
+# sbatch_args='--time=2:00:00') (README, "Many GPUs").
 segmentation = dict(config='configs/seg/unet_fundus_real.py',
-                    fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2])
+                    fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2], parallel=1)
 # Quality gates: nobody should spend hours of U-Net training on synthetic data that
 # failed them, so a failed gate stops the run after its stage (labels, or the gates
 # stage's label consistency and FID / KID), naming what to change. Thresholds:

@@ -481,9 +481,24 @@ def run_segmentation(ctx) -> dict:
             run_ablation(sec.config, str(work), fractions, seeds, opts, log=ctx.log,
                          max_epochs=sec.get('max_epochs'),
                          equal_updates=protocol == 'equal_updates', quiet=True,
-                         parallel=int(sec.get('parallel', 1)), threads=sec.get('threads'))
+                         parallel=int(sec.get('parallel', 1)), threads=sec.get('threads'),
+                         launcher=sec.get('launcher', 'none'), slurm=sec.get('slurm'))
     return {'runs': len(fractions) * len(seeds) * len(protocols) * len(modes),
             'protocols': protocols, 'modes': modes}
+
+
+#: Keys of the segmentation section that say where its runs go, not what they compute:
+#: left out of the stage's fingerprint, so that running a finished ablation again with
+#: more GPUs, or on Slurm, trains nothing again.
+LAUNCH_KEYS = ('parallel', 'launcher', 'slurm')
+
+
+def segmentation_hashed(cfg) -> dict:
+    """What the segmentation stage's work depends on: its section without
+    :data:`LAUNCH_KEYS` (``threads`` stays: a run's sums depend on it)."""
+    sec = cfg.segmentation
+    sec = sec.to_dict() if hasattr(sec, 'to_dict') else dict(sec)
+    return {k: v for k, v in sec.items() if k not in LAUNCH_KEYS}
 
 
 def share_real_only(src: Path, dst: Path) -> None:
@@ -541,7 +556,7 @@ def build_stages() -> list:
               gate=gate_images),
         Stage('segmentation', 'segmentation at each synthetic fraction, with seeds',
               ['segmentation'], run_segmentation, estimate_segmentation,
-              lambda sec: [sec.config]),
+              lambda sec: [sec['config']], hashed=segmentation_hashed),
         Stage('report', 'report.md: figure, label and image metrics, table',
               ['report.md', 'report'], run_report, estimate_report),
     ]

@@ -24,6 +24,10 @@ and the others finish; the ablation then stops with the list. Each run gets the 
 arguments as in one process, so a run's metrics do not depend on N where the thread
 count does not change its arithmetic (set ``threads`` to pin it).
 
+``launcher='slurm'`` submits the runs that are not finished as one Slurm job array instead
+(:mod:`.slurm`; ``slurm``: its partition, GPUs and CPUs per task, sbatch options), waits
+for it and gathers the results the same way.
+
 One folder, one run (:mod:`fundus_plugins.locks`): the ablation holds the lock of its work
 dir, and each run the lock of its run folder (a parallel run in its worker process), so a
 second ablation on the same folder, or another process on a run's folder, is refused at
@@ -51,10 +55,13 @@ from ..config import load_config, runner_for, set_train_length
 from ..locks import folder_lock
 from ..threads import torch_threads
 from ..engine.progress_hook import HeldLog, show_progress, use_quiet_runner
+from .slurm import slurm_settings, submit_array
 from .compare import (KINDS, comparison_table, compare_to_real, score_key,
                       verdict_sentence, write_comparison)
 
 SCORES = ('precision', 'recall', 'f1')
+#: How the runs are launched: in this machine's processes, or as one Slurm job array.
+LAUNCHERS = ('none', 'slurm')
 #: What each kind's lesion score is, for the tables (fundus_plugins/segmentation/metrics.py).
 KIND_TITLES = {
     'paper': "Son et al.'s measure (paper_*): per image, lesion classes pooled (exact-class "
@@ -133,21 +140,26 @@ def run_ablation(config: str, work_dir: str, fractions: Sequence[float] = (0, .2
                  seeds: Sequence[int] = (0, 1, 2), cfg_options: Optional[dict] = None,
                  log=print, max_epochs: Optional[int] = None,
                  equal_updates: bool = False, quiet: bool = False, parallel: int = 1,
-                 threads: Optional[int] = None) -> list[dict]:
+                 threads: Optional[int] = None, launcher: str = 'none',
+                 slurm: Optional[dict] = None) -> list[dict]:
     """Every (fraction, seed) run, trained or read back; then the tables and the plot.
     ``max_epochs`` shortens (or lengthens) the config's schedule; ``equal_updates``,
-    ``parallel`` and ``threads``: see the module docstring; ``quiet``: each run shows a
-    progress bar and its warnings on the console, and logs the rest to its log file
-    only."""
+    ``parallel``, ``threads``, ``launcher`` and ``slurm``: see the module docstring;
+    ``quiet``: each run shows a progress bar and its warnings on the console, and logs
+    the rest to its log file only."""
+    if launcher not in LAUNCHERS:
+        raise UserValueError(f'launcher: {launcher!r}; expected one of {list(LAUNCHERS)}')
+    if launcher == 'slurm':
+        slurm = slurm_settings(slurm)  # errors before anything runs
     work = Path(work_dir)
     # One folder, one ablation (each run also locks its own folder, in _run_one).
     with folder_lock(work, 'the synthetic-data ablation'):
         return _run_ablation(config, work, fractions, seeds, cfg_options, log, max_epochs,
-                             equal_updates, quiet, parallel, threads)
+                             equal_updates, quiet, parallel, threads, slurm)
 
 
 def _run_ablation(config, work: Path, fractions, seeds, cfg_options, log, max_epochs,
-                  equal_updates, quiet, parallel, threads) -> list[dict]:
+                  equal_updates, quiet, parallel, threads, slurm=None) -> list[dict]:
     runs = [(f, s) for f in fractions for s in seeds]
     spec = dict(config=str(config), cfg_options=dict(cfg_options or {}),
                 max_epochs=max_epochs, equal_updates=bool(equal_updates))
@@ -163,7 +175,9 @@ def _run_ablation(config, work: Path, fractions, seeds, cfg_options, log, max_ep
         else:
             todo.append((i, fraction, seed))
     clock = _Clock(cost, [f for _, f, _ in todo])
-    if parallel > 1 and len(todo) > 1:
+    if slurm is not None and todo:
+        results.update(_run_slurm(todo, len(runs), work, spec, slurm, log))
+    elif parallel > 1 and len(todo) > 1:
         results.update(_run_parallel(todo, len(runs), work, spec, parallel, threads, clock,
                                      log))
     else:
@@ -244,10 +258,7 @@ def _run_parallel(todo, total: int, work: Path, spec: dict, parallel: int,
             while queue and free:
                 i, fraction, seed = queue.pop(0)
                 lane = free.pop(0)
-                run_dir = work / run_name(fraction, seed)
-                run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / 'run.json').write_text(json.dumps(dict(
-                    spec, fraction=fraction, seed=seed), indent=2) + '\n')
+                run_dir = write_run_spec(work, spec, fraction, seed)
                 logf = open(run_dir / 'worker.log', 'a')
                 proc = subprocess.Popen(
                     [sys.executable, '-m', 'fundus_plugins.segmentation.worker',
@@ -280,13 +291,48 @@ def _run_parallel(todo, total: int, work: Path, spec: dict, parallel: int,
             proc.wait()
             logf.close()
         raise
+    _raise_failed(failed, len(todo))
+    return results
+
+
+def write_run_spec(work: Path, spec: dict, fraction: float, seed: int) -> Path:
+    """The run folder, with the ``run.json`` its worker process reads."""
+    run_dir = work / run_name(fraction, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / 'run.json').write_text(json.dumps(dict(spec, fraction=fraction, seed=seed),
+                                                 indent=2) + '\n')
+    return run_dir
+
+
+def _run_slurm(todo, total: int, work: Path, spec: dict, slurm: dict, log) -> dict:
+    """``todo`` ((index, fraction, seed)) as one Slurm job array; waits for it, then
+    gathers the runs' metrics. A run without metrics is named with its log, after the
+    finished ones are kept."""
+    dirs = [write_run_spec(work, spec, f, s) for _, f, s in todo]
+    code = submit_array(dirs, work, slurm, log)
+    results, failed = {}, []
+    for (i, fraction, seed), run_dir in zip(todo, dirs):
+        done = run_dir / 'metrics.json'
+        if done.is_file():
+            results[fraction, seed] = json.loads(done.read_text())
+            log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: finished')
+        else:
+            logf = run_dir / 'worker.log'
+            failed.append((fraction, seed, logf, code))
+            log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: FAILED; see {logf}: '
+                + (_last_line(logf) if logf.is_file() else
+                   f'no log (did the task start? Slurm output in {work / "slurm"})'))
+    _raise_failed(failed, len(todo))
+    return results
+
+
+def _raise_failed(failed, count: int) -> None:
     if failed:
-        raise RuntimeError(f'{len(failed)} of {len(todo)} segmentation runs failed (the '
+        raise RuntimeError(f'{len(failed)} of {count} segmentation runs failed (the '
                            'others finished and are kept; rerunning trains only what is '
                            'missing): ' + '; '.join(
                                f'fraction {f:g}, seed {s}: exit {rc}, log {p}'
                                for f, s, p, rc in failed))
-    return results
 
 
 def _last_line(path: Path) -> str:
