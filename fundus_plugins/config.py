@@ -442,7 +442,10 @@ def runner_for(cfg: Config, work_dir, no_val: bool = False, log: Callable = prin
     if latest:
         log(f'resuming from {latest}')
         cfg.resume, cfg.load_from = True, latest
-    return build_runner(cfg)
+    runner = build_runner(cfg)
+    from .engine.timing import attach
+    attach(runner)  # the time plan's probe, when one is recording; else nothing
+    return runner
 
 
 def set_train_length(cfg: Config, length: int) -> None:

@@ -108,6 +108,7 @@ grades = dict(size=32)
 labels = dict(max_iters=2, num_per_grade=6)
 images = dict(max_iters=2)
 segmentation = dict(fractions=[0, 0.5], max_epochs=1)
+plan = dict(probe=False)  # the time plan's probe: test_whole_pipeline_on_a_micro_config
 """
 
 
@@ -115,14 +116,27 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
     config = tmp_path / 'micro.py'
     work = tmp_path / 'work'
     config.write_text(MICRO.format(repo=REPO, work=work))
+    # The time plan first: it probes, prints every stage, and trains nothing in the
+    # work dir (the probe's own folder is gone).
+    assert run_pipeline.main([str(config), '--plan']) == 0
+    out = capsys.readouterr().out
+    assert 'timing probe' in out
+    for stage in ('data', 'grades', 'labels', 'images', 'gates', 'segmentation', 'report'):
+        assert f'| {stage} |' in out, stage
+    assert '| segmentation | 2 U-Net runs' in out and 'one after another' in out
+    assert sorted(p.name for p in work.iterdir()) == ['plan.json']
+    # The run uses that plan (no second probe) for its time left, and the report sets
+    # it beside the actual times.
     assert run_pipeline.main([str(config)]) == 0
+    out = capsys.readouterr().out
+    assert 'timing probe' not in out and 'left in the pipeline (time plan)' in out
     report = (work / 'report.md').read_text()
     for part in ('report/figure1.png', 'Grade accuracy', 'Label consistency',
-                 'FID / KID: not computed', '| 50 % | 24 + 24 | 1 |', '| segmentation |'):
+                 'FID / KID: not computed', '| 50 % | 24 + 24 | 1 |', '| segmentation |',
+                 '| actual | actual / estimate |'):
         assert part in report, part
     assert (work / 'report' / 'figure1.png').is_file()
     assert len(read_meta(work / 'synthetic')) == 30
-    capsys.readouterr()
     # Everything done: a second run skips all seven stages.
     assert run_pipeline.main([str(config)]) == 0
     assert capsys.readouterr().out.count('skipped') == 7

@@ -20,6 +20,7 @@ from ..segmentation.ablation import (KIND_TITLES, format_table, load_results,
 from ..segmentation.compare import KINDS, comparison_table, verdict_sentence
 from ..evaluation.intervals import fmt_interval
 from .gates import format_gates, summary_line
+from .plan import format_plan, time_plan
 from ..visualization import save_rgb, tile_grid
 from .common import (PROTOCOLS, image_modes, paper_counts_note, protocol_dir,
                      synthetic_dir)
@@ -156,14 +157,18 @@ def run_report(ctx) -> dict:
                                        seed0).strip(), '',
                   '![results](report/results.png)' if mode == 'full'
                   else f'![results](report/results_{mode}.png)', '']
-    lines += [
-        '## Run', '',
-        '| stage | wall time |', '|---|---|',
-    ]
-    for name, w in walls:
-        lines.append(f'| {name} | {"-" if w is None else f"{w:.0f} s"} |')
-    lines += [f'| total (before the report) | {total:.0f} s |', '',
-              'Versions: ' + ', '.join(f'{k} {v}' for k, v in versions.items()) + '.', '',
+    lines += ['## Run', '']
+    plan = time_plan(ctx.cfg, ctx.runner, probe=False)
+    if plan is not None:
+        lines += ['The time plan (from the timing probe before the run; '
+                  'fundus_plugins/pipeline/plan.py) beside the actual wall times:', '',
+                  format_plan(plan, {k: w for k, w in walls if w is not None}).strip(), '']
+    else:
+        lines += ['| stage | wall time |', '|---|---|']
+        for name, w in walls:
+            lines.append(f'| {name} | {"-" if w is None else f"{w:.0f} s"} |')
+        lines += [f'| total (before the report) | {total:.0f} s |', '']
+    lines += ['Versions: ' + ', '.join(f'{k} {v}' for k, v in versions.items()) + '.', '',
               '<details><summary>Pipeline config</summary>', '', '```python',
               ctx.cfg.pretty_text.strip(), '```', '</details>', '']
     ctx.path('report.md').write_text('\n'.join(lines))

@@ -71,6 +71,12 @@ class PipelineRunner:
         self.force = set(force)
         self.log = log
         self.results: Dict[str, dict] = {}
+        # (stage, step number or 'end', time.perf_counter()): when each step of a stage
+        # began and when the stage ended (the time plan's probe reads them)
+        self.marks: List[tuple] = []
+        # stage -> seconds: what the "left in the pipeline" lines add up (default: each
+        # stage's rough ``estimate``; the time plan's when there is one)
+        self.estimates: Dict[str, float] = {}
 
     # ---------------------------------------------------------------------------------
     def state_path(self, name: str) -> Path:
@@ -136,7 +142,9 @@ class PipelineRunner:
     def run(self) -> Dict[str, dict]:
         self.work.mkdir(parents=True, exist_ok=True)
         plan = self.plan()
-        estimates = {s.name: s.estimate(self.cfg) for s, _, a in plan if a != 'skip'}
+        estimates = {s.name: self.estimates.get(s.name, s.estimate(self.cfg))
+                     for s, _, a in plan if a != 'skip'}
+        rough = not all(s.name in self.estimates for s, _, a in plan if a != 'skip')
         t_start = time.time()
         for i, (stage, fp, action) in enumerate(plan, 1):
             state = self.read_state(stage.name)
@@ -150,7 +158,8 @@ class PipelineRunner:
             left = sum(v for k, v in estimates.items()
                        if k in [s.name for s, _, _ in plan[i - 1:]])
             self.log(f'{head} {stage.title} - {"resuming" if action == "resume" else "running"}'
-                     f'; about {_fmt_time(left)} left in the pipeline (rough estimate)')
+                     f'; about {_fmt_time(left)} left in the pipeline'
+                     + (' (rough estimate)' if rough else ' (time plan)'))
             if action == 'run':
                 self._clear(stage)
             started = time.time()
@@ -158,6 +167,7 @@ class PipelineRunner:
                                            'started': started})
             ctx = StageContext(self, stage)
             results = stage.run(ctx) or {}
+            self.marks.append((stage.name, 'end', time.perf_counter()))
             wall = time.time() - started
             self._write_state(stage.name, {'fingerprint': fp, 'status': 'done',
                                            'wall_s': round(wall, 1), 'results': results,
@@ -191,6 +201,7 @@ class StageContext:
 
     def step(self, text: str, total: int) -> None:
         self._step += 1
+        self.runner.marks.append((self.stage.name, self._step, time.perf_counter()))
         self.runner.log(f'  [{self.stage.name} step {self._step}/{total}] {text}')
 
     def log(self, text: str) -> None:
