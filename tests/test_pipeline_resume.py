@@ -79,3 +79,30 @@ def test_a_label_stage_stopped_between_checkpoints_ends_as_an_uninterrupted_one(
     cut = sorted((tmp_path / 'cut' / 'labels' / 'labels').glob('*.png'))
     assert [p.name for p in whole] == [p.name for p in cut] and len(whole) == 30
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(whole, cut))
+
+
+def test_the_label_stage_trains_on_two_processes_with_labels_gpus(micro, tmp_path,
+                                                                  monkeypatch):
+    """labels.gpus=2: torchrun with 2 CPU processes (gloo), the batch split over them;
+    the stage samples from the checkpoint they wrote."""
+    said = []
+    monkeypatch.setattr(stages, 'run_images', _stop)
+    with pytest.raises(Stop):
+        run_pipeline(micro, work_dir=tmp_path / 'w', log=said.append,
+                     cfg_options={'labels.max_iters': 2, 'labels.gpus': 2})
+    gan = tmp_path / 'w' / 'label_gan'
+    assert any('label ACGAN: 2 processes (torchrun, batch 8 each)' in m for m in said)
+    assert (gan / 'iter_2.pth').is_file() and (gan / 'dist_train.log').is_file()
+    assert 'batch_size=8' in (gan / 'pipeline_train_config.py').read_text().replace(' ', '')
+    assert len(read_meta(tmp_path / 'w' / 'labels')) == 30
+    assert _state(tmp_path / 'w', 'labels') == 'done'
+
+
+def test_gpus_must_split_the_batch_and_be_a_whole_number(micro, tmp_path):
+    with pytest.raises(ValueError, match=r'gpus=3: the batch .* \(16\) does not split'):
+        run_pipeline(micro, work_dir=tmp_path / 'w', log=lambda *a: None,
+                     cfg_options={'labels.max_iters': 2, 'labels.gpus': 3})
+    from fundus_plugins.pipeline.stages import section_gpus
+    assert section_gpus({}, {'gpus': 4}) == 4 and section_gpus({'gpus': 2}, {'gpus': 4}) == 2
+    with pytest.raises(ValueError, match="gpus: 0"):
+        section_gpus({'gpus': 0})

@@ -83,3 +83,12 @@ def test_parallel_lanes_and_slurm_arrays_shorten_the_segmentation_stage():
     assert two['seconds'] < one['seconds'] and two['seconds'] >= one['seconds'] / 2
     assert array['seconds'] <= capped['seconds'] <= two['seconds']
     assert '2 at a time' in two['work'] and 'no limit on tasks at once' in array['work']
+
+
+def test_gan_stages_on_several_processes_divide_their_iterations():
+    cfg = _cfg()
+    cfg.labels.gpus = 2
+    plan = estimate(cfg, M, 120, 180)
+    assert plan['labels']['seconds'] == pytest.approx(6 + 250 / 2 + 10)
+    assert '500 iterations on 2 processes (probe rate / 2)' in plan['labels']['work']
+    assert plan['images']['seconds'] == pytest.approx(1 + 400 + 5)  # images.gpus unset

@@ -178,11 +178,17 @@ def _model_timing(run: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------- the plan
-def _train_seconds(step_s: float, model: dict, iters: int) -> float:
+def _train_seconds(step_s: float, model: dict, iters: int, gpus: int = 1) -> float:
     """A training step of ``iters`` iterations: the probe's step less its steady
-    iterations (the fixed cost), plus ``iters`` steady iterations."""
+    iterations (the fixed cost), plus ``iters`` steady iterations; on ``gpus`` processes
+    each iteration takes 1 / gpus of the probe's (its batch split; ideal scaling, which
+    the plan says)."""
     fixed = max(0.0, step_s - model['iter_s'] * model['iters'])
-    return fixed + model['iter_s'] * iters
+    return fixed + model['iter_s'] * iters / gpus
+
+
+def _on(gpus: int) -> str:
+    return '' if gpus == 1 else f' on {gpus} processes (probe rate / {gpus})'
 
 
 def seg_runs(cfg, real: int) -> list:
@@ -250,12 +256,14 @@ def estimate(cfg, m: dict, real: int, test: int) -> dict:
                            work=f'{data.num} phantom images at {data.get("size")} px')
     out['grades'] = dict(seconds=steps['grades']['total'], probed=True,
                          work='the grade classifier (lesion-load features)')
+    from .stages import section_gpus
     maps = 5 * int(cfg.labels.num_per_grade)
     lab, it = steps['labels'], int(cfg.labels.get('max_iters') or 0)
-    acgan = models['label ACGAN']
+    acgan, gpus = models['label ACGAN'], section_gpus(cfg.labels)
     out['labels'] = dict(
-        seconds=_train_seconds(lab['1'], acgan, it) + (lab['2'] + lab['3']) / per_map * maps,
-        work=f'{it} iterations; {maps} maps sampled and compared',
+        seconds=_train_seconds(lab['1'], acgan, it, gpus)
+        + (lab['2'] + lab['3']) / per_map * maps,
+        work=f'{it} iterations{_on(gpus)}; {maps} maps sampled and compared',
         peak_mem_mb=acgan.get('peak_mem_mb'), probed=True)
     img, k, secs, work, mem = steps['images'], 1, 0.0, [], []
     for mode, name, part in (('full', 'SPADE', cfg.images),
@@ -264,8 +272,10 @@ def estimate(cfg, m: dict, real: int, test: int) -> dict:
             continue
         model = models[name]
         iters = int(part.get('max_iters') or 0)
-        secs += _train_seconds(img[str(k)], model, iters) + img[str(k + 1)] / per_map * maps
-        work.append(f'{name} {iters} iterations, {maps} '
+        gpus = section_gpus(part, None if mode == 'full' else cfg.images)
+        secs += _train_seconds(img[str(k)], model, iters, gpus) + \
+            img[str(k + 1)] / per_map * maps
+        work.append(f'{name} {iters} iterations{_on(gpus)}, {maps} '
                     + ('translations' if mode == 'full' else 'paintings'))
         mem.append(model.get('peak_mem_mb'))
         k += 2

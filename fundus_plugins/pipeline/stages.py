@@ -59,24 +59,86 @@ STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'gates', 'segmentation', 'r
 
 # ---------------------------------------------------------------------------- helpers
 def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
-           desc: str = 'train') -> str:
+           desc: str = 'train', gpus: int = 1) -> str:
     """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
     last checkpoint when there is one, no val loop); returns the final checkpoint. The
     console shows a progress bar labelled ``desc`` and the run's warnings; everything
-    else the run logs goes to its log file (one line says where)."""
+    else the run logs goes to its log file (one line says where). ``gpus`` > 1:
+    data-parallel in that many processes (:func:`_train_distributed`)."""
     held = HeldLog()  # what loading the config logs goes to the run's log file
     cfg = load_config(config, model_options(ctx, cfg_options), log=held)
     if length is not None:
         set_train_length(cfg, int(length))
     use_quiet_runner(cfg)
-    with mmengine_checkpoint_globals(str(work_dir)):  # a resumed stage loads its last one
-        runner = runner_for(cfg, work_dir, no_val=True, log=ctx.log)
-        show_progress(runner, desc, ctx.log, held)
-        runner.train()
+    if gpus > 1:
+        _train_distributed(ctx, cfg, work_dir, gpus, desc)
+    else:
+        with mmengine_checkpoint_globals(str(work_dir)):  # a resumed stage loads its last
+            runner = runner_for(cfg, work_dir, no_val=True, log=ctx.log)
+            show_progress(runner, desc, ctx.log, held)
+            runner.train()
     ckpt = find_resume_checkpoint(work_dir, log=ctx.log)
     if not ckpt:
         raise RuntimeError(f'{work_dir}: training wrote no checkpoint')
     return ckpt
+
+
+def section_gpus(sec, parent=None) -> int:
+    """A GAN training's processes: its section's ``gpus`` (``labels``, ``images``, or
+    ``images.inpaint``, which takes ``images``' when it has none), else 1."""
+    n = sec.get('gpus', (parent or {}).get('gpus', 1))
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f'gpus: {n!r}; expected a whole number >= 1 (processes of '
+                         'data-parallel training, one per GPU)')
+    return n
+
+
+def _train_distributed(ctx, cfg, work_dir: Path, gpus: int, desc: str) -> None:
+    """Train ``cfg`` with torchrun on ``gpus`` processes (one per GPU; on a machine without
+    GPUs, CPU processes with gloo), as tools/dist_train.sh does: the config's batch is
+    split over them, so the run is the same experiment (batch, iterations, learning
+    rates), only spread out. The merged config is written to ``work_dir`` and trained by
+    tools/train.py, resuming from the work dir's last checkpoint; its console goes to
+    ``work_dir/dist_train.log``."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    loader = cfg.train_dataloader
+    if loader.batch_size % gpus:
+        raise ValueError(f'gpus={gpus}: the batch of {cfg.filename} ({loader.batch_size}) '
+                         f'does not split over {gpus} processes; choose a divisor, or set '
+                         'the batch in the section\'s cfg_options')
+    loader.batch_size //= gpus
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    dumped = work_dir / 'pipeline_train_config.py'
+    cfg.dump(str(dumped))
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    train_py = Path(__file__).resolve().parents[2] / 'tools' / 'train.py'
+    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
+           '--master_addr=127.0.0.1', f'--master_port={port}', str(train_py), str(dumped),
+           '--work-dir', str(work_dir), '--launcher', 'pytorch']
+    if find_resume_checkpoint(work_dir, log=lambda m: None):
+        cmd.append('--resume')
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '1')
+    log_path = work_dir / 'dist_train.log'
+    ctx.log(f'{desc}: {gpus} processes (torchrun, batch {loader.batch_size} each); their '
+            f'console in {log_path}')
+    start = time.time()
+    with open(log_path, 'a') as out:
+        code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env=env)
+    if code != 0:
+        lines = [ln for ln in log_path.read_text(errors='replace').splitlines() if ln.strip()]
+        raise RuntimeError(f'{desc}: distributed training on {gpus} processes failed (exit '
+                           f'{code}); see {log_path}: '
+                           + (lines[-1].strip()[:300] if lines else '(empty log)'))
+    ctx.log(f'{desc}: trained in {(time.time() - start) / 60:.1f} min')
 
 
 # ---------------------------------------------------------------------------- counts
@@ -233,7 +295,8 @@ def run_labels(ctx) -> dict:
     sec = ctx.section
     ctx.step(f'training the label ACGAN ({sec.config})', 3)
     ckpt = _train(ctx, sec.config, ctx.path('label_gan'), sec.get('max_iters'),
-                  sec.get('cfg_options'), desc='label ACGAN')
+                  sec.get('cfg_options'), desc='label ACGAN',
+                  gpus=section_gpus(sec))
     model = init_model(load_config(sec.config, model_options(ctx, sec.get('cfg_options'))),
                        ckpt)
     size = model.generator.out_size
@@ -296,7 +359,8 @@ def _trained_translator(ctx, part, folder: str, desc: str):
     pipeline's image size) into ``folder`` of the work dir, and load the final
     checkpoint on ``images.device``: (checkpoint, model)."""
     opts = dict(part.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
-    ckpt = _train(ctx, part.config, ctx.path(folder), part.get('max_iters'), opts, desc=desc)
+    ckpt = _train(ctx, part.config, ctx.path(folder), part.get('max_iters'), opts, desc=desc,
+                  gpus=section_gpus(part, None if part is ctx.section else ctx.section))
     model = init_model(load_config(part.config, model_options(ctx, opts)), ckpt,
                        ctx.section.get('device', 'cpu'))
     return ckpt, model
