@@ -3,6 +3,9 @@
 #   python tools/run_pipeline.py configs/pipeline/idrid_fgadr.py \
 #       --cfg-options data.idrid=/data/IDRiD data.fgadr=/data/FGADR
 #
+# Add --plan first: a timing probe, then each stage's work and estimated time on this
+# machine at the parallelism set below, and nothing trained.
+#
 # Sized for GPUs (see the README for what a run needs): label ACGAN at 256 px, SPADE and
 # segmentation at 512 px, three seeds per synthetic fraction.
 work_dir = 'work_dirs/pipeline_idrid_fgadr'
@@ -21,13 +24,15 @@ grades = dict(seed=0, size=256)
 # 'auto': enough label maps for the largest synthetic fraction, worked out from the real
 # training count before anything trains (the paper: 2214 for 738 real; IDRiD + FGADR
 # without its exclusion list give about 1,540 real, so about 4,600 for 75 %).
-labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0)
+# gpus=N: data-parallel training on N processes (torchrun, one per GPU), the config's
+# batch split over them (README, "Many GPUs").
+labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0, gpus=1)
 # mode: 'full' (SPADE translates the maps into whole photographs, the paper), 'inpaint'
 # (the maps' lesions painted into real healthy training images by the inpainting
 # translator, configs/inpaint_fundus.py; beyond the paper), or ['full', 'inpaint']: both,
 # side by side in the report at the same synthetic counts.
 images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, device='cuda',
-              mode='full', inpaint=dict(config='configs/inpaint_fundus.py', seed=0))
+              mode='full', inpaint=dict(config='configs/inpaint_fundus.py', seed=0), gpus=1)
 # Where the runs go (not part of the stage's settings: changing it retrains nothing):
 # parallel=N trains N runs at once, one per GPU; launcher='slurm' submits them as one
 # Slurm job array, e.g. slurm=dict(partition='gpu', cpus_per_task=8,
