@@ -106,3 +106,33 @@ def test_gpus_must_split_the_batch_and_be_a_whole_number(micro, tmp_path):
     assert section_gpus({}, {'gpus': 4}) == 4 and section_gpus({'gpus': 2}, {'gpus': 4}) == 2
     with pytest.raises(ValueError, match="gpus: 0"):
         section_gpus({'gpus': 0})
+
+
+def test_on_slurm_the_label_stage_trains_as_one_srun_job_step(micro, tmp_path,
+                                                              monkeypatch):
+    """labels.launcher='slurm': one srun step of gpus tasks running tools/train.py with
+    --launcher slurm (a stand-in srun records its arguments and fails)."""
+    import sys
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$SRUN_LOG"\n'
+                                  'echo "no allocation" >&2\nexit 1\n')
+    (bin_dir / 'srun').chmod(0o755)
+    monkeypatch.setenv('PATH', f'{bin_dir}:{__import__("os").environ["PATH"]}')
+    monkeypatch.setenv('SRUN_LOG', str(tmp_path / 'srun.log'))
+    monkeypatch.setenv('SRUN_ARGS', '--qos=high')
+    monkeypatch.setenv('CPUS_PER_TASK', '6')
+    with pytest.raises(RuntimeError, match=r'distributed training on 4 processes failed '
+                                           r'\(exit 1\); see .*dist_train.log: no allocation'):
+        run_pipeline(micro, work_dir=tmp_path / 'w', log=lambda *a: None,
+                     cfg_options={'labels.max_iters': 2, 'labels.gpus': 4,
+                                  'labels.launcher': 'slurm'})
+    argv = (tmp_path / 'srun.log').read_text().splitlines()
+    gan = tmp_path / 'w' / 'label_gan'
+    assert argv == ['--ntasks=4', '--ntasks-per-node=4', '--gres=gpu:4', '--cpus-per-task=6',
+                    '--kill-on-bad-exit=1', '--qos=high', sys.executable, '-u',
+                    str(REPO / 'tools' / 'train.py'), str(gan / 'pipeline_train_config.py'),
+                    '--work-dir', str(gan), '--launcher', 'slurm']
+    with pytest.raises(ValueError, match="launcher: 'mpi'"):
+        run_pipeline(micro, work_dir=tmp_path / 'w2', log=lambda *a: None,
+                     cfg_options={'images.launcher': 'mpi'})

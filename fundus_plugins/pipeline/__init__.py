@@ -27,9 +27,10 @@ def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=pri
     if 'image_size' not in cfg:
         raise KeyError(f"{config}: pipeline config needs a top-level 'image_size'")
     image_modes(cfg)  # a wrong images.mode fails before anything runs
-    from .stages import section_gpus
-    section_gpus(cfg.labels)  # and so does a wrong gpus
-    section_gpus(cfg.images)
+    from .stages import section_gpus, section_launcher
+    for sec in (cfg.labels, cfg.images):  # and so does a wrong gpus or launcher
+        section_gpus(sec)
+        section_launcher(sec)
     if 'gates' not in cfg:  # a config from before the gates: their defaults
         cfg.gates = {}
     check_section(cfg.gates)  # and so does a wrong gates key

@@ -59,7 +59,7 @@ STAGE_NAMES = ('data', 'grades', 'labels', 'images', 'gates', 'segmentation', 'r
 
 # ---------------------------------------------------------------------------- helpers
 def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
-           desc: str = 'train', gpus: int = 1) -> str:
+           desc: str = 'train', gpus: int = 1, launcher: str = 'pytorch') -> str:
     """Train ``config`` on the pipeline's real data into ``work_dir`` (resuming from its
     last checkpoint when there is one, no val loop); returns the final checkpoint. The
     console shows a progress bar labelled ``desc`` and the run's warnings; everything
@@ -71,7 +71,9 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
         set_train_length(cfg, int(length))
     use_quiet_runner(cfg)
     if gpus > 1:
-        _train_distributed(ctx, cfg, work_dir, gpus, desc)
+        _train_distributed(ctx, cfg, work_dir, gpus, desc, launcher)
+    elif launcher == 'slurm':
+        raise ValueError(f'{desc}: launcher slurm needs gpus > 1 (one task per GPU)')
     else:
         with mmengine_checkpoint_globals(str(work_dir)):  # a resumed stage loads its last
             runner = runner_for(cfg, work_dir, no_val=True, log=ctx.log)
@@ -81,6 +83,16 @@ def _train(ctx, config: str, work_dir: Path, length=None, cfg_options=None,
     if not ckpt:
         raise RuntimeError(f'{work_dir}: training wrote no checkpoint')
     return ckpt
+
+
+def section_launcher(sec, parent=None) -> str:
+    """A GAN training's launcher for ``gpus`` > 1: ``'pytorch'`` (torchrun on this
+    machine, the default) or ``'slurm'`` (an srun job step); inherited like ``gpus``."""
+    launcher = sec.get('launcher', (parent or {}).get('launcher', 'pytorch'))
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f"launcher: {launcher!r}; expected 'pytorch' (torchrun here) or "
+                         "'slurm' (an srun job step of this allocation)")
+    return launcher
 
 
 def section_gpus(sec, parent=None) -> int:
@@ -93,14 +105,19 @@ def section_gpus(sec, parent=None) -> int:
     return n
 
 
-def _train_distributed(ctx, cfg, work_dir: Path, gpus: int, desc: str) -> None:
+def _train_distributed(ctx, cfg, work_dir: Path, gpus: int, desc: str,
+                       launcher: str = 'pytorch') -> None:
     """Train ``cfg`` with torchrun on ``gpus`` processes (one per GPU; on a machine without
-    GPUs, CPU processes with gloo), as tools/dist_train.sh does: the config's batch is
+    GPUs, CPU processes with gloo), as tools/dist_train.sh does, or with ``launcher``
+    'slurm' as one ``srun`` job step of the Slurm allocation the pipeline runs in, as
+    tools/slurm_train.sh does (``GPUS_PER_NODE``, ``CPUS_PER_TASK``, ``SRUN_ARGS``). The
+    config's batch is
     split over them, so the run is the same experiment (batch, iterations, learning
     rates), only spread out. The merged config is written to ``work_dir`` and trained by
     tools/train.py, resuming from the work dir's last checkpoint; its console goes to
     ``work_dir/dist_train.log``."""
     import os
+    import shlex
     import socket
     import subprocess
     import sys
@@ -119,16 +136,25 @@ def _train_distributed(ctx, cfg, work_dir: Path, gpus: int, desc: str) -> None:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     train_py = Path(__file__).resolve().parents[2] / 'tools' / 'train.py'
-    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
-           '--master_addr=127.0.0.1', f'--master_port={port}', str(train_py), str(dumped),
-           '--work-dir', str(work_dir), '--launcher', 'pytorch']
+    if launcher == 'slurm':  # one job step of the allocation this pipeline runs in
+        per_node = min(gpus, int(os.environ.get('GPUS_PER_NODE', 8)))
+        cmd = ['srun', f'--ntasks={gpus}', f'--ntasks-per-node={per_node}',
+               f'--gres=gpu:{per_node}',
+               f'--cpus-per-task={int(os.environ.get("CPUS_PER_TASK", 5))}',
+               '--kill-on-bad-exit=1', *shlex.split(os.environ.get('SRUN_ARGS', '')),
+               sys.executable, '-u', str(train_py), str(dumped), '--work-dir', str(work_dir),
+               '--launcher', 'slurm']
+    else:
+        cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={gpus}',
+               '--master_addr=127.0.0.1', f'--master_port={port}', str(train_py),
+               str(dumped), '--work-dir', str(work_dir), '--launcher', 'pytorch']
     if find_resume_checkpoint(work_dir, log=lambda m: None):
         cmd.append('--resume')
     env = dict(os.environ)
     env.setdefault('OMP_NUM_THREADS', '1')
     log_path = work_dir / 'dist_train.log'
-    ctx.log(f'{desc}: {gpus} processes (torchrun, batch {loader.batch_size} each); their '
-            f'console in {log_path}')
+    ctx.log(f'{desc}: {gpus} processes ({"srun" if launcher == "slurm" else "torchrun"}, '
+            f'batch {loader.batch_size} each); their console in {log_path}')
     start = time.time()
     with open(log_path, 'a') as out:
         code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
@@ -296,7 +322,7 @@ def run_labels(ctx) -> dict:
     ctx.step(f'training the label ACGAN ({sec.config})', 3)
     ckpt = _train(ctx, sec.config, ctx.path('label_gan'), sec.get('max_iters'),
                   sec.get('cfg_options'), desc='label ACGAN',
-                  gpus=section_gpus(sec))
+                  gpus=section_gpus(sec), launcher=section_launcher(sec))
     model = init_model(load_config(sec.config, model_options(ctx, sec.get('cfg_options'))),
                        ckpt)
     size = model.generator.out_size
@@ -359,8 +385,9 @@ def _trained_translator(ctx, part, folder: str, desc: str):
     pipeline's image size) into ``folder`` of the work dir, and load the final
     checkpoint on ``images.device``: (checkpoint, model)."""
     opts = dict(part.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
+    parent = None if part is ctx.section else ctx.section
     ckpt = _train(ctx, part.config, ctx.path(folder), part.get('max_iters'), opts, desc=desc,
-                  gpus=section_gpus(part, None if part is ctx.section else ctx.section))
+                  gpus=section_gpus(part, parent), launcher=section_launcher(part, parent))
     model = init_model(load_config(part.config, model_options(ctx, opts)), ckpt,
                        ctx.section.get('device', 'cpu'))
     return ckpt, model
