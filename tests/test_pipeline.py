@@ -125,6 +125,12 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
         assert f'| {stage} |' in out, stage
     assert '| segmentation | 2 U-Net runs' in out and 'one after another' in out
     assert sorted(p.name for p in work.iterdir()) == ['plan.json']
+    # More GPUs re-plan from the same probe (it trains one process per model).
+    assert run_pipeline.main([str(config), '--plan', '--cfg-options', 'labels.gpus=2',
+                              'segmentation.parallel=2']) == 0
+    out = capsys.readouterr().out
+    assert 'timing probe' not in out and 'iterations on 2 processes' in out
+    assert '2 at a time' in out
     # The run uses that plan (no second probe) for its time left, and the report sets
     # it beside the actual times.
     assert run_pipeline.main([str(config)]) == 0

@@ -92,3 +92,15 @@ def test_gan_stages_on_several_processes_divide_their_iterations():
     assert plan['labels']['seconds'] == pytest.approx(6 + 250 / 2 + 10)
     assert '500 iterations on 2 processes (probe rate / 2)' in plan['labels']['work']
     assert plan['images']['seconds'] == pytest.approx(1 + 400 + 5)  # images.gpus unset
+
+
+def test_a_recording_finds_a_run_by_a_relative_work_dir(tmp_path, monkeypatch):
+    """mmengine makes a runner's work dir absolute; the pipeline's may be relative."""
+    from fundus_plugins.engine.timing import Recording
+    monkeypatch.chdir(tmp_path)
+    rec = Recording()
+    rec.runs.append(dict(work_dir=str(tmp_path / 'w/.plan_probe/label_gan')))
+    rec.runs.append(dict(work_dir=str(tmp_path / 'w/.plan_probe/gates/real_only/p00_s0')))
+    assert rec.find('w/.plan_probe/label_gan') is rec.runs[0]
+    assert rec.find('w/.plan_probe/gates/real_only') is rec.runs[1]
+    assert rec.find('w/.plan_probe/translator') is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import List, Optional
 
 from mmengine.hooks import Hook
@@ -27,10 +28,12 @@ class Recording:
         self.runs: List[dict] = []
 
     def find(self, work_dir) -> Optional[dict]:
-        """The last run whose work dir is ``work_dir`` or lies under it."""
-        work_dir = str(work_dir)
+        """The last run whose work dir is ``work_dir`` or lies under it (mmengine makes
+        a runner's work dir absolute; ``work_dir`` may be relative)."""
+        want = Path(work_dir).resolve()
         for run in reversed(self.runs):
-            if run['work_dir'] == work_dir or run['work_dir'].startswith(work_dir + '/'):
+            have = Path(run['work_dir']).resolve()
+            if have == want or want in have.parents:
                 return run
         return None
 

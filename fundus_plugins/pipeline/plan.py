@@ -71,8 +71,8 @@ def _seg_loader(cfg) -> dict:
 def probe_config(cfg):
     """The pipeline config cut to the probe: a phantom of a few dozen images at the
     configured size (enough training images for WARMUP + TIMED segmentation updates),
-    WARMUP + TIMED iterations of every model, PROBE_MAPS_PER_GRADE maps per grade, one
-    real-only segmentation epoch, gates that only warn."""
+    WARMUP + TIMED iterations of every model in one process, PROBE_MAPS_PER_GRADE maps
+    per grade, one real-only segmentation epoch, gates that only warn."""
     probe = copy.deepcopy(cfg)
     iters = WARMUP + TIMED
     batch = _seg_loader(cfg)['batch']
@@ -82,11 +82,12 @@ def probe_config(cfg):
                       size=data.get('size', cfg.image_size), seed=data.get('seed', 0),
                       ungraded_fraction=data.get('ungraded_fraction', 0.2)
                       if data.get('source') == 'phantom' else 0.2)
-    probe.labels.max_iters = iters
-    probe.labels.num_per_grade = PROBE_MAPS_PER_GRADE
-    probe.images.max_iters = iters
+    # One process each: the plan scales the iterations to the configured GPUs.
+    probe.labels.update(max_iters=iters, num_per_grade=PROBE_MAPS_PER_GRADE, gpus=1,
+                        launcher='pytorch')
+    probe.images.update(max_iters=iters, gpus=1, launcher='pytorch')
     if 'inpaint' in image_modes(cfg):
-        probe.images.inpaint.max_iters = iters
+        probe.images.inpaint.update(max_iters=iters, gpus=1, launcher='pytorch')
     probe.gates = dict(cfg.get('gates') or {}, on_fail='warn')
     seeds = list(cfg.segmentation.get('seeds', [0]))
     probe.segmentation.update(max_epochs=1, seeds=seeds[:1], fractions=[0], parallel=1,
@@ -324,12 +325,16 @@ def plan_from(cfg, work: Path, m: dict) -> dict:
                 stages=stages, total_s=sum(s['seconds'] for s in stages.values()))
 
 
-def probe_key(runner: PipelineRunner) -> dict:
-    """What the probe's measurements depend on: the fingerprints of the probed stages
-    (their settings and config files) and the device. The segmentation stage's plan is
-    worked out afresh from them each time (its runs, epochs and parallelism)."""
-    fps = {s.name: fp for s, fp, _ in runner.plan() if s.name in PROBED_STAGES}
-    return dict(fingerprints=fps, device=_device())
+def probe_key(cfg, work) -> dict:
+    """What the probe's measurements depend on: the fingerprints of the probed stages of
+    the probe's config (the models, their sizes and batches; not the GPU counts, which
+    the probe does not use) and the device. The plan is worked out afresh from the
+    measurements each time (iterations, runs, epochs, parallelism)."""
+    from .stages import build_stages
+    probe = probe_config(cfg)
+    stages = [s for s in build_stages() if s.name in PROBED_STAGES]
+    runner = PipelineRunner(probe, stages, Path(work) / '.plan_probe', log=lambda m: None)
+    return dict(fingerprints={s.name: fp for s, fp, _ in runner.plan()}, device=_device())
 
 
 def time_plan(cfg, runner: PipelineRunner, log: Callable = print,
@@ -337,7 +342,7 @@ def time_plan(cfg, runner: PipelineRunner, log: Callable = print,
     """The plan of ``cfg`` in ``runner``'s work dir: from the probe measured there before
     for the same settings and device, else (with ``probe``) from a new probe, whose
     measurements are saved in ``WORK/plan.json``. None without a probe."""
-    key = probe_key(runner)
+    key = probe_key(cfg, runner.work)
     path = plan_path(runner.work)
     saved = json.loads(path.read_text()) if path.is_file() else None
     if saved is not None and saved.get('key') == key:
