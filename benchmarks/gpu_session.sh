@@ -8,8 +8,9 @@
 #
 # Steps, in order of importance: the issue-13 targets (SPADE translation, SPADE training,
 # the Runner vs a bare loop), the inpainting translator at 512 px (benchmark step and
-# 30 iterations of tools/train.py on a 512 px phantom), the U-Net and label-ACGAN steps,
-# and the CUDA-only tests when pytest is there.
+# 30 iterations of tools/train.py on a 512 px phantom), the paper config's time plan
+# (--plan) on 1 and 8 GPUs, the U-Net and label-ACGAN steps, and the CUDA-only tests
+# when pytest is there.
 set -u
 OUT=${OUT:?set OUT to the folder the tables go to}
 STEP=${1:-150}
@@ -56,6 +57,23 @@ timeout "$STEP" python3 tools/train.py configs/inpaint_fundus.py --work-dir /tmp
 rc=$?
 log "inpaint train rc=$rc in $(python3 -c "import time; print(round(time.time() - $start, 1))") s"
 grep -h "Iter(train)" /tmp/inpaint512/*/*.log 2>/dev/null | tail -3 >>"$OUT/inpaint_train.log"
+
+# The time plan of the paper's experiment (issue 21): the paper config with a phantom of
+# IDRiD + FGADR's counts (1,540 training and 385 test images; the probe times the models
+# on phantom images of the configured sizes, whatever the data), on this one GPU and at
+# 8 GPUs (the same probe, re-planned: GAN training on 8 processes, 8 U-Net runs at once).
+PLAN_OPTS=(data.source=phantom data.num=1925 data.test_fraction=0.2 data.workers=8
+           gates.inception_path=None)  # no Inception file offline: FID / KID not timed
+log "plan: the paper config on 1 GPU"
+timeout "$STEP" python3 tools/run_pipeline.py configs/pipeline/idrid_fgadr.py --plan \
+    --work-dir /tmp/plan_paper --cfg-options "${PLAN_OPTS[@]}" >"$OUT/plan_1gpu.log" 2>&1
+log "plan 1 GPU rc=$?"
+grep -a '^|\|^Device' "$OUT/plan_1gpu.log" >"$OUT/plan_1gpu.md"
+timeout 120 python3 tools/run_pipeline.py configs/pipeline/idrid_fgadr.py --plan \
+    --work-dir /tmp/plan_paper --cfg-options "${PLAN_OPTS[@]}" labels.gpus=8 images.gpus=8 \
+    segmentation.parallel=8 >"$OUT/plan_8gpu.log" 2>&1
+log "plan 8 GPUs rc=$?"
+grep -a '^|\|^Device' "$OUT/plan_8gpu.log" >"$OUT/plan_8gpu.md"
 
 bench unet --only unet --variants 'eager fp32' bf16 'bf16 + channels-last' defaults
 bench acgan --only acgan --variants 'eager fp32' bf16 defaults
