@@ -136,3 +136,12 @@ def test_on_slurm_the_label_stage_trains_as_one_srun_job_step(micro, tmp_path,
     with pytest.raises(ValueError, match="launcher: 'mpi'"):
         run_pipeline(micro, work_dir=tmp_path / 'w2', log=lambda *a: None,
                      cfg_options={'images.launcher': 'mpi'})
+
+
+def test_cfg_options_given_as_a_string_are_named(micro, tmp_path):
+    """--cfg-options "labels.cfg_options={'a.b': 1}" arrives as a string, not a dict."""
+    from fundus_plugins.errors import UserValueError
+    with pytest.raises(UserValueError, match=r"labels: cfg_options must map config keys to "
+                                             r"values, got str .*labels\.cfg_options\.model"):
+        run_pipeline(micro, work_dir=tmp_path / 'w', log=lambda *a: None,
+                     cfg_options={'labels.cfg_options': "{'model.generator.base_channels':2}"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UserValueError
+
 
 def model_options(ctx, extra=None) -> dict:
     """Config options that point a step's config at the pipeline's real data and
@@ -12,6 +14,13 @@ def model_options(ctx, extra=None) -> dict:
     opts = {'data_root': str(ctx.path('real'))}
     if 'lesion_classes' in ctx.cfg:
         opts['lesion_classes'] = list(ctx.cfg.lesion_classes)
+    if extra is not None and not hasattr(extra, 'items'):
+        # --cfg-options cannot give a dict in braces: it arrives as a string.
+        raise UserValueError(
+            f'{ctx.stage.name}: cfg_options must map config keys to values, got '
+            f'{type(extra).__name__} {str(extra)[:80]!r}; on the command line give one '
+            f'key at a time, e.g. {ctx.stage.name}.cfg_options.model.generator.'
+            'base_channels=256')
     opts.update(extra or {})
     return opts
 
