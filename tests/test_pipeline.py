@@ -124,7 +124,7 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
     for stage in ('data', 'grades', 'labels', 'images', 'gates', 'segmentation', 'report'):
         assert f'| {stage} |' in out, stage
     assert '| segmentation | 2 U-Net runs' in out and 'one after another' in out
-    assert sorted(p.name for p in work.iterdir()) == ['plan.json']
+    assert sorted(p.name for p in work.iterdir()) == ['plan.json', 'plan_probe.log']
     # More GPUs re-plan from the same probe (it trains one process per model).
     assert run_pipeline.main([str(config), '--plan', '--cfg-options', 'labels.gpus=2',
                               'segmentation.parallel=2']) == 0

@@ -26,11 +26,13 @@ from it, and the report sets it beside the stages' actual times.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -107,17 +109,28 @@ def run_probe(cfg, work: Path, log: Callable = print) -> dict:
     stages = [dataclasses.replace(s, gate=None) for s in build_stages()
               if s.name in PROBED_STAGES]
     said = []
-    runner = PipelineRunner(probe, stages, where, log=said.append)
+
+    def note(line: str) -> None:  # the probe's stage lines; the rest goes to its log
+        said.append(line)
+        print(line, file=sys.stderr, flush=True)
+        if line.startswith('[stage') and 'finished in' in line:
+            log(f'  probe {line}')
+
+    runner = PipelineRunner(probe, stages, where, log=note)
     start = time.perf_counter()
+    console = Path(work) / 'plan_probe.log'
+    console.parent.mkdir(parents=True, exist_ok=True)
     log(f'time plan: a timing probe ({WARMUP + TIMED} iterations of each model, '
-        f'{probe.data.num} phantom images at {probe.data.size} px) in {where}')
+        f'{probe.data.num} phantom images at {probe.data.size} px) in {where}; its '
+        f'console in {console}')
     try:
-        with recording() as rec:
+        # Its progress bars and warnings are the probe's, not the run's: into its log.
+        with open(console, 'w') as out, contextlib.redirect_stderr(out), recording() as rec:
             runner.run()
     except Exception as exc:
         raise RuntimeError(f'the time plan\'s probe failed ({type(exc).__name__}: {exc}); '
-                           f'its work dir {where} is kept. The last things it said: '
-                           + ' | '.join(said[-3:])) from exc
+                           f'its work dir {where} is kept, its console is in {console}. '
+                           'The last things it said: ' + ' | '.join(said[-3:])) from exc
     wall = time.perf_counter() - start
     steps = _step_seconds(runner.marks)
     counts = _probe_counts(probe, where)
