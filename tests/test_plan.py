@@ -46,7 +46,12 @@ def test_each_stage_is_its_measured_rates_times_its_work():
     # The U-Net (demo config: batch 4 at these options): the probe's epoch of 40 images
     # is 10 updates; fixed 8 - 10 x 0.1 - 1.35 = 5.65 s; 180 test images x 0.05 s = 9 s.
     real_only = 5.65 + 0.1 * 30 * 10 + 9
-    assert plan['gates']['seconds'] == pytest.approx(real_only + 1.0 / 20 * 50)
+    # Label consistency: the probe's 1.0 s is less than its 20 pairs + 27 test images at
+    # 0.05 s, so no fixed cost; here 50 pairs + 180 test images.
+    assert plan['gates']['seconds'] == pytest.approx(real_only + (50 + 180) * 0.05)
+    m = dict(M, steps=dict(M['steps'], gates={'1': 8.0, '2': 4.0, 'total': 12.0}))
+    assert estimate(_cfg(), m, 120, 180)['gates']['seconds'] == pytest.approx(
+        real_only + (4.0 - 47 * 0.05) + (50 + 180) * 0.05)
     # Runs of the segmentation stage: fixed epochs p=0.5 (240 images, 60 updates x 10
     # epochs) for seeds 0 and 1, equal updates p=0.5 (5 epochs) for both, and the
     # real-only run of seed 1 (seed 0's is the gates stage's), one after another.
@@ -104,3 +109,11 @@ def test_a_recording_finds_a_run_by_a_relative_work_dir(tmp_path, monkeypatch):
     assert rec.find('w/.plan_probe/label_gan') is rec.runs[0]
     assert rec.find('w/.plan_probe/gates/real_only') is rec.runs[1]
     assert rec.find('w/.plan_probe/translator') is None
+
+
+def test_a_models_rate_is_the_median_after_the_warm_up():
+    """The last probe iteration also saves the checkpoint: the median leaves it out."""
+    from fundus_plugins.pipeline.plan import _model_timing
+    t = _model_timing(dict(iter_s=[3.0, 1.0, 0.5, 0.6, 0.5, 0.6, 0.5, 4.0], peak_mem_mb=None))
+    assert t['iter_s'] == pytest.approx(0.55) and t['iters'] == 8
+    assert t['train_s'] == pytest.approx(10.7)

@@ -180,11 +180,15 @@ def _probe_counts(probe, where: Path) -> dict:
 
 
 def _model_timing(run: dict) -> dict:
+    """A model's rates from its probe run: the median of the iterations after the
+    warm-up (the last one also saves the checkpoint, which the median leaves out; it is
+    part of the run's fixed cost), the test seconds per image, the peak memory."""
     its = run['iter_s']
-    steady = its[WARMUP:] or its
-    per_iter = sum(steady) / len(steady) if steady else math.nan
+    steady = sorted(its[WARMUP:] or its)
+    n = len(steady)
+    per_iter = (steady[(n - 1) // 2] + steady[n // 2]) / 2 if n else math.nan
     out = dict(iter_s=round(per_iter, 5), iters=len(its), train_s=round(sum(its), 3),
-               peak_mem_mb=run.get('peak_mem_mb'))
+               peak_mem_mb=run.get('peak_mem_mb'), all_iter_s=[round(t, 4) for t in its])
     if run.get('test_images'):
         out.update(test_s_per_image=round(run['test_s'] / run['test_images'], 5),
                    test_s=round(run['test_s'], 3))
@@ -306,7 +310,14 @@ def estimate(cfg, m: dict, real: int, test: int) -> dict:
         return seg_fixed + unet['iter_s'] * _updates(images, epochs, loader) + test_s
 
     modes = image_modes(cfg)
-    consistency = sum(steps['gates'][str(2 + i)] for i in range(len(modes))) / per_map * maps
+    # Label consistency segments every synthetic pair and, once, the real test images
+    # (the ceiling): the probe's step less that inference is its fixed cost.
+    per_image = unet.get('test_s_per_image', 0.0)
+    consistency = 0.0
+    for i in range(len(modes)):
+        step = steps['gates'][str(2 + i)]
+        fixed = max(0.0, step - (per_map + counts['test']) * per_image)
+        consistency += fixed + (maps + test) * per_image
     first = run_seconds(real, loader['epochs'])
     out['gates'] = dict(seconds=first + consistency, probed=True,
                         peak_mem_mb=unet.get('peak_mem_mb'),
