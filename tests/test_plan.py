@@ -117,3 +117,14 @@ def test_a_models_rate_is_the_median_after_the_warm_up():
     t = _model_timing(dict(iter_s=[3.0, 1.0, 0.5, 0.6, 0.5, 0.6, 0.5, 4.0], peak_mem_mb=None))
     assert t['iter_s'] == pytest.approx(0.55) and t['iters'] == 8
     assert t['train_s'] == pytest.approx(10.7)
+
+
+def test_the_unet_probe_runs_several_epochs_and_times_the_second_half():
+    from fundus_plugins.pipeline.plan import _model_timing
+    # 40 probe updates (4 epochs of 10): the fixed cost is 8 - 40 x 0.1 - 1.35 s.
+    m = dict(M, counts=dict(M['counts'], seg_epochs=4))
+    real_only = (8 - 4 - 1.35) + 0.1 * 300 + 9
+    assert estimate(_cfg(), m, 120, 180)['gates']['seconds'] == pytest.approx(
+        real_only + (50 + 180) * 0.05)
+    slow_start = [0.12] * 20 + [0.08] * 20
+    assert _model_timing(dict(iter_s=slow_start), warmup=20)['iter_s'] == pytest.approx(0.08)
