@@ -215,15 +215,15 @@ def _on(gpus: int) -> str:
     return '' if gpus == 1 else f' on {gpus} processes (probe rate / {gpus})'
 
 
-def seg_runs(cfg, real: int) -> list:
+def seg_runs(cfg, real: int, epochs: Optional[int] = None) -> list:
     """Every segmentation run the segmentation stage trains (the gates stage trains the
     real-only run of the first seed): (mode, protocol, fraction, seed, training images,
-    epochs)."""
+    epochs). ``epochs``: the segmentation config's (read from it when not given)."""
     sec = cfg.segmentation
     fractions = [float(f) for f in sec.get('fractions', [0, .25, .5, .75])]
     seeds = list(sec.get('seeds', [0]))
     protocols = list(sec.get('protocols', PROTOCOLS))
-    epochs = _seg_loader(cfg)['epochs']
+    epochs = epochs or _seg_loader(cfg)['epochs']
     runs, real_only = [], set()
     for mode in image_modes(cfg):
         for protocol in protocols:
@@ -330,7 +330,7 @@ def estimate(cfg, m: dict, real: int, test: int) -> dict:
                         work=f'1 real-only U-Net run ({_updates(real, loader["epochs"], loader)} '
                              f'updates, {test} test images); label consistency of '
                              f'{maps} pairs x {len(modes)} mode(s)')
-    runs = seg_runs(cfg, real)
+    runs = seg_runs(cfg, real, loader['epochs'])
     durations = [run_seconds(n, e) for *_, n, e in runs]
     lanes, how = _lanes(cfg, len(runs))
     updates = sum(_updates(n, e, loader) for *_, n, e in runs)

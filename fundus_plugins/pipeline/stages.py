@@ -45,7 +45,7 @@ from ..evaluation.seam import measure_seams
 from ..evaluation.synthetic_quality import measure_synthetic
 from ..inpaint import inpaint_lesion_maps, label_map_items
 from ..phantom import write_phantom_dataset
-from ..segmentation.ablation import run_ablation, run_name
+from ..segmentation.ablation import last_line, run_ablation, run_name
 from ..segmentation.dataset import synthetic_count
 from ..visualization import preview_dataset
 from .common import (PROTOCOLS, image_modes, model_options, protocol_dir, section_modes,
@@ -160,10 +160,8 @@ def _train_distributed(ctx, cfg, work_dir: Path, gpus: int, desc: str,
         code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, env=env)
     if code != 0:
-        lines = [ln for ln in log_path.read_text(errors='replace').splitlines() if ln.strip()]
         raise RuntimeError(f'{desc}: distributed training on {gpus} processes failed (exit '
-                           f'{code}); see {log_path}: '
-                           + (lines[-1].strip()[:300] if lines else '(empty log)'))
+                           f'{code}); see {log_path}: {last_line(log_path)}')
     ctx.log(f'{desc}: trained in {(time.time() - start) / 60:.1f} min')
 
 

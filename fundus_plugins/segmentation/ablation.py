@@ -283,7 +283,7 @@ def _run_parallel(todo, total: int, work: Path, spec: dict, parallel: int,
                     failed.append((fraction, seed, run_dir / 'worker.log', proc.returncode))
                     log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: FAILED (exit '
                         f'{proc.returncode}); see {run_dir / "worker.log"}: '
-                        f'{_last_line(run_dir / "worker.log")}')
+                        f'{last_line(run_dir / "worker.log")}')
     except BaseException:
         for proc in running:
             proc.terminate()
@@ -320,7 +320,7 @@ def _run_slurm(todo, total: int, work: Path, spec: dict, slurm: dict, log) -> di
             logf = run_dir / 'worker.log'
             failed.append((fraction, seed, logf, code))
             log(f'[run {i}/{total}] fraction {fraction:g}, seed {seed}: FAILED; see {logf}: '
-                + (_last_line(logf) if logf.is_file() else
+                + (last_line(logf) if logf.is_file() else
                    f'no log (did the task start? Slurm output in {work / "slurm"})'))
     _raise_failed(failed, len(todo))
     return results
@@ -335,7 +335,8 @@ def _raise_failed(failed, count: int) -> None:
                                for f, s, p, rc in failed))
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
+    """The last non-blank line of a log file (300 characters at most)."""
     lines = [ln for ln in path.read_text(errors='replace').splitlines() if ln.strip()]
     return lines[-1].strip()[:300] if lines else '(empty log)'
 
