@@ -76,22 +76,10 @@ def init_model(cfg: Config, checkpoint: str, device: str = 'cpu') -> torch.nn.Mo
     return model.to(device).eval()
 
 
-def add_fov_arguments(parser) -> None:
-    """The ``--fov`` and ``--fov-root`` options of the tools that sample label maps
-    (resolve them with :func:`resolve_fov`)."""
-    parser.add_argument(
-        '--fov', default='auto', choices=['auto', 'real', 'fitted', 'generated'],
-        help="field of view of the maps: real (a real training map's, from --fov-root or "
-             "the config's data_root), fitted (a circle fitted to the generator's), "
-             "generated (the generator's argmax, the paper); auto: real when a prepared "
-             'root is at hand, else fitted')
-    parser.add_argument('--fov-root', help='prepared root whose training maps give the '
-                                           "fields of view (default: the config's data_root)")
-
-
 def resolve_fov(fov: str, fov_root=None, cfg=None, log=print):
-    """(mode, root) for the tools' ``--fov``: ``'auto'`` takes the real fields of view of
-    ``fov_root`` or of the config's ``data_root`` when that is a prepared root, and a
+    """(mode, root) for the tools' ``--fov`` (``add_fov_arguments`` of tools/_tool.py):
+    ``'auto'`` takes the real fields of view of ``fov_root`` or of the config's
+    ``data_root`` when that is a prepared root, and a
     fitted circle otherwise (saying so); ``'real'`` needs such a root."""
     if fov not in FOV_MODES + ('auto',):
         raise UserValueError(f'--fov must be one of {FOV_MODES + ("auto",)}, got {fov!r}')

@@ -1,6 +1,6 @@
 """User errors: mistakes the user can fix, told in one line.
 
-A tool (:func:`fundus_plugins.cli.run_tool`) ends a :class:`UserError` with one line on
+A tool (``run_tool`` of tools/_tool.py) ends a :class:`UserError` with one line on
 stderr, ``error: <message>``, and exit code 2, without a traceback (``--debug`` or
 ``FUNDUS_DEBUG=1`` shows it). Anything else raised is a bug and keeps its traceback.
 

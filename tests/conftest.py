@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,8 @@ from fundus_plugins.models.spade.losses import VGG19_FILE  # noqa: E402
 from fundus_plugins.phantom import draw_phantom  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+# the tools' shared module (tools/_tool.py: run_tool, argument types) and the tools
+sys.path.insert(0, str(REPO / 'tools'))
 
 
 def _default_signals() -> None:

@@ -35,3 +35,11 @@ def test_gpu_speed_profiles_a_task(capsys):
     assert gpu_speed.main(['--quick', '--profile', 'translate']) == 0
     out = capsys.readouterr().out
     assert 'Self CPU' in out and 'aten::' in out  # torch.profiler's table of ops
+
+
+def test_tool_help_benchmark_prints_its_table(capsys):
+    import tool_help
+    tool_help.main(['--repeat', '1'])
+    out = capsys.readouterr().out
+    assert '| tools/train.py --help |' in out and '| python -c pass |' in out
+    assert 'tools answer --help in under 2 s' in out

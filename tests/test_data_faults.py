@@ -11,7 +11,7 @@ import pytest
 import fundus_plugins.datasets.prepare as prepare
 import fundus_plugins.errors as errors
 from fundus_plugins.classes import ClassSet
-from fundus_plugins.cli import run_tool
+from _tool import run_tool
 from fundus_plugins.datasets.layout import label_path, read_meta
 from fundus_plugins.datasets.prepare import atomic_root, read_mask, swap_problem
 from fundus_plugins.datasets.sources import read_ddr, read_fgadr_grades, read_idrid_grades

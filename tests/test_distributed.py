@@ -78,7 +78,7 @@ def test_a_tool_destroys_the_process_group_it_started(tmp_path):
     # and on a user error alike.
     import torch.distributed as dist
 
-    from fundus_plugins.cli import run_tool
+    from _tool import run_tool
     from fundus_plugins.errors import UserError
 
     def main(fail):

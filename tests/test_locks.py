@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fundus_plugins.cli import run_tool
+from _tool import run_tool
 from fundus_plugins.errors import FolderLocked
 from fundus_plugins.locks import LOCK_NAME, folder_lock, held_here, output_lock_file
 

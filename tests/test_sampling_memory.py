@@ -9,7 +9,7 @@ import torch
 
 import fundus_plugins.apis as apis
 from fundus_plugins.apis import RandomRows, sample_label_maps
-from fundus_plugins.cli import run_tool
+from _tool import run_tool
 from fundus_plugins.config import build_model, load_config
 from fundus_plugins.models.label_gan import maps_with_fov
 

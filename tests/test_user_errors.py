@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from fundus_plugins.cli import run_tool
+from _tool import run_tool
 from fundus_plugins.config import build_model, load_config
 from fundus_plugins.errors import UserError, WrongCheckpoint
 

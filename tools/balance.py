@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
+from _tool import add_debug_argument, positive_int, run_tool
 
 
 def parse_args(argv=None):

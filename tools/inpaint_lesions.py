@@ -24,10 +24,7 @@ import argparse
 import sys
 import time
 
-from mmengine.config import DictAction
-
-from fundus_plugins.cli import (add_debug_argument, batch_size_arg, positive_int,
-                                run_tool)
+from _tool import add_debug_argument, batch_size_arg, CfgOptions, positive_int, run_tool
 
 
 def parse_args(argv=None):
@@ -59,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument('--overwrite', action='store_true')
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions)
     add_debug_argument(p)
     args = p.parse_args(argv)
     if args.real_lesions and args.num_per_grade is None:

@@ -17,13 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
-from fundus_plugins.datasets.prepare import format_summary, summarize
-from fundus_plugins.phantom import PHANTOM_CLASSES, write_phantom_dataset
-from fundus_plugins.phantom_raw import RAW_LAYOUTS, format_raw_listing, write_raw_phantom
-from fundus_plugins.visualization import preview_dataset
+from _tool import add_debug_argument, positive_int, run_tool
 
 PREPARED = 'prepared'
+# fundus_plugins.phantom_raw.RAW_LAYOUTS and fundus_plugins.phantom.PHANTOM_CLASSES,
+# written out so that --help imports nothing of the stack (tests/test_cli.py checks them)
+RAW_LAYOUTS = ('idrid', 'fgadr', 'ddr')
+PHANTOM_CLASSES = ('OD', 'MA', 'HE', 'EX', 'SE', 'IRMA', 'NV')
 
 
 def parse_args(argv=None):
@@ -60,6 +60,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from fundus_plugins.datasets.prepare import format_summary, summarize
+    from fundus_plugins.phantom import write_phantom_dataset
+    from fundus_plugins.phantom_raw import format_raw_listing, write_raw_phantom
+    from fundus_plugins.visualization import preview_dataset
+
     t0 = time.time()
     if args.layout != PREPARED:
         result = write_raw_phantom(args.out, args.layout, args.num, args.size, args.seed,

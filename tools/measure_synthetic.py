@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
+from _tool import add_debug_argument, positive_int, run_tool
 
 
 def parse_args(argv=None):

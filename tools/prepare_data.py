@@ -19,11 +19,11 @@ import json
 import sys
 import time
 
-from fundus_plugins.classes import DEFAULT_CLASSES, ClassSet, register_lesion_class
-from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
-from fundus_plugins.datasets.prepare import format_summary, prepare_dataset
-from fundus_plugins.datasets.sources import read_ddr, read_fgadr, read_idrid
-from fundus_plugins.visualization import preview_dataset
+from _tool import add_debug_argument, positive_int, run_tool
+
+#: fundus_plugins.classes.DEFAULT_CLASSES, written out so that --help imports nothing of
+#: the stack (tests/test_cli.py checks it)
+DEFAULT_CLASSES = ('OD', 'MA', 'HE', 'EX', 'SE')
 
 
 def parse_args(argv=None):
@@ -56,6 +56,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from fundus_plugins.classes import ClassSet, register_lesion_class
+    from fundus_plugins.datasets.prepare import format_summary, prepare_dataset
+    from fundus_plugins.datasets.sources import read_ddr, read_fgadr, read_idrid
+    from fundus_plugins.visualization import preview_dataset
+
     for text in args.register_class:
         try:
             spec = json.loads(text)

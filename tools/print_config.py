@@ -14,15 +14,13 @@ Nothing else is filled in; without options the result is what mmengine's own
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
-from fundus_plugins.cli import add_debug_argument, run_tool
+from _tool import add_debug_argument, CfgOptions, run_tool
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Print a config as the tools run it')
     p.add_argument('config', help='config file path')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                    help='override config keys, as for tools/train.py')
     p.add_argument('--work-dir', help='as for tools/train.py')
     p.add_argument('--amp', action='store_true', help='as for tools/train.py')

@@ -27,23 +27,8 @@ iteration losses) is in each run's log file, <run work dir>/<timestamp>/<timesta
 import argparse
 import sys
 import time
-import warnings
 
-from mmengine.config import DictAction
-
-
-def quiet_stack_warnings():
-    """Hide notices of the pinned stack that the user can do nothing about, which would
-    otherwise come with every training run: diffusers' use of a deprecated torch function
-    (at import), mmseg's own use of its ``build_loss`` and mmseg's note that the
-    segmentation configs do not draw (``draw=False`` is their choice). Set by the tool,
-    before it imports the package; never by the package."""
-    for category, module, message in (
-            (FutureWarning, r'diffusers\.',
-             r'`torch\.utils\._pytree\._register_pytree_node` is deprecated'),
-            (UserWarning, r'mmseg\.models\.builder', r'``build_loss`` would be deprecated'),
-            (UserWarning, r'mmseg\.engine\.hooks\.visualization_hook', r'The draw is False')):
-        warnings.filterwarnings('ignore', category=category, module=module, message=message)
+from _tool import add_debug_argument, CfgOptions, quiet_start, run_tool
 
 
 def parse_args(argv=None):
@@ -56,16 +41,15 @@ def parse_args(argv=None):
                    help='print the time plan (a short timing probe of every model, then '
                         'each stage\'s work and estimated time here) and stop; trains '
                         'nothing in the work dir')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions, default={},
                    help='override pipeline config keys, e.g. labels.max_iters=100')
-    from fundus_plugins.cli import add_debug_argument  # after the filters, as run_tool
     add_debug_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    quiet_stack_warnings()
+    quiet_start()  # as run_tool does; also when main is called directly
     from fundus_plugins.pipeline import GateFailed, run_pipeline
 
     t0 = time.time()
@@ -83,7 +67,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    quiet_stack_warnings()
-    # Imported here, after the filters: importing the package imports the stack.
-    from fundus_plugins.cli import run_tool
     sys.exit(run_tool(main, 'pipeline'))

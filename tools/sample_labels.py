@@ -14,11 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from mmengine.config import DictAction
-
-from fundus_plugins.apis import add_fov_arguments
-from fundus_plugins.cli import (add_debug_argument, positive_float, positive_int,
-                                run_tool)
+from _tool import (add_debug_argument, add_fov_arguments, CfgOptions, positive_float,
+                   positive_int, run_tool)
 
 
 def parse_args(argv=None):
@@ -38,7 +35,7 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
     add_fov_arguments(p)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions)
     add_debug_argument(p)
     return p.parse_args(argv)
 

@@ -20,9 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from fundus_plugins.apis import add_fov_arguments
-from fundus_plugins.cli import (WRITERS_HELP, add_debug_argument, batch_size_arg,
-                                positive_int, run_tool, threads_arg)
+from _tool import (WRITERS_HELP, add_debug_argument, add_fov_arguments, batch_size_arg,
+                   positive_int, run_tool, threads_arg)
 
 
 def parse_args(argv=None):

@@ -23,9 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
-
-from fundus_plugins.cli import add_debug_argument, positive_int, run_tool
+from _tool import add_debug_argument, CfgOptions, positive_int, run_tool
 
 
 def parse_args(argv=None):
@@ -58,7 +56,7 @@ def parse_args(argv=None):
                        help='runs at once (default: as many as Slurm gives)')
     slurm.add_argument('--sbatch-args', help='more sbatch options, e.g. "--qos=high '
                        '--time=4:00:00" (default: $SBATCH_ARGS)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions, default={},
                    help='override config keys, e.g. synthetic_root=DIR data_root=DIR')
     add_debug_argument(p)
     return p.parse_args(argv)

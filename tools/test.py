@@ -11,9 +11,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
-from fundus_plugins.cli import add_debug_argument, run_tool
+from _tool import add_debug_argument, CfgOptions, run_tool
 
 
 def parse_args(argv=None):
@@ -22,7 +20,7 @@ def parse_args(argv=None):
     p.add_argument('checkpoint')
     p.add_argument('--work-dir')
     p.add_argument('--out', help='write the metrics to this JSON file')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions)
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     add_debug_argument(p)

@@ -12,9 +12,7 @@ import argparse
 import os
 import sys
 
-from mmengine.config import Config, DictAction
-
-from fundus_plugins.cli import add_debug_argument, run_tool
+from _tool import add_debug_argument, CfgOptions, run_tool
 
 
 def parse_args(argv=None):
@@ -26,7 +24,7 @@ def parse_args(argv=None):
                    help='resume from this checkpoint, or (no value) from the latest one '
                         'in the work dir')
     p.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                    help='override config keys, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -36,7 +34,7 @@ def parse_args(argv=None):
     return args
 
 
-def build_cfg(args) -> Config:
+def build_cfg(args):
     """The config as this run uses it (``tools/print_config.py`` prints the same)."""
     from fundus_plugins.config import load_config
 

@@ -16,10 +16,8 @@ import argparse
 import sys
 import time
 
-from mmengine.config import DictAction
-
-from fundus_plugins.cli import (WRITERS_HELP, add_debug_argument, batch_size_arg, run_tool,
-                                threads_arg)
+from _tool import (WRITERS_HELP, add_debug_argument, batch_size_arg, CfgOptions, run_tool,
+                   threads_arg)
 
 
 def parse_args(argv=None):
@@ -40,7 +38,7 @@ def parse_args(argv=None):
     p.add_argument('--overwrite', action='store_true')
     p.add_argument('--no-progress', action='store_true',
                    help='no progress bars (they are written to stderr)')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptions)
     add_debug_argument(p)
     return p.parse_args(argv)
 

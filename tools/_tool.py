@@ -1,5 +1,11 @@
-"""What the command-line tools share: argument types that name what they expected, a
-clean stop on Ctrl-C, and user errors in one line (:func:`run_tool`)."""
+"""What the command-line tools share, kept light so that ``--help`` answers at once:
+argument types that name what they expected, the options several tools have, a quiet
+start, a clean stop on Ctrl-C, and user errors in one line (:func:`run_tool`).
+
+Only the standard library is imported here: a tool imports mmengine, torch and
+fundus_plugins inside its ``main``, after its arguments are parsed, so that ``--help``
+and a bad option cost no import of the stack (``benchmarks/tool_help.py`` times it).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +13,59 @@ import os
 import shlex
 import sys
 import traceback
+import warnings
 from typing import Callable, Optional, Sequence
 
-from .errors import UserError, is_disk_full, one_line
+#: Notices that the pinned stack (tools/setup_env.sh, requirements/) prints at import or
+#: in every run, which say nothing a user can act on. The tools hide them at start-up
+#: (:func:`quiet_start`); the library never does, and the project's own warnings are
+#: never hidden. (category, module regex, message regex, why).
+STACK_NOTICES = (
+    (FutureWarning, r'diffusers\.',
+     r'`torch\.utils\._pytree\._register_pytree_node` is deprecated',
+     'diffusers 0.24 (imported by mmagic at every import of mmagic.models) calls a torch '
+     'function that torch deprecated; printed twice per process, fixed only by a newer '
+     'diffusers, which mmagic 1.2.0 does not support'),
+    (UserWarning, r'mmseg\.models\.builder', r'``build_loss`` would be deprecated',
+     "mmsegmentation 1.2.2's own decode heads call its deprecated build_loss at every "
+     'model build'),
+    (UserWarning, r'mmseg\.engine\.hooks\.visualization_hook', r'The draw is False',
+     "mmsegmentation's SegVisualizationHook says it draws nothing: draw=False is the "
+     'segmentation configs\' choice'),
+)
+
+
+def quiet_start() -> None:
+    """Hide :data:`STACK_NOTICES` in this process (:func:`run_tool` calls it before the
+    tool's ``main``; a tool's subprocesses that are tools call it themselves)."""
+    for category, module, message, _why in STACK_NOTICES:
+        warnings.filterwarnings('ignore', category=category, module=module, message=message)
+
+
+class CfgOptions(argparse.Action):
+    """``--cfg-options key=value ...``: mmengine's ``DictAction``, imported only when the
+    option is given (so that ``--help`` does not import mmengine); the values are parsed
+    by mmengine itself, as its own tools parse them."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction
+        DictAction(self.option_strings, self.dest, nargs=self.nargs)(
+            parser, namespace, values, option_string)
+
+
+def add_fov_arguments(parser) -> None:
+    """The ``--fov`` and ``--fov-root`` options of the tools that sample label maps
+    (resolved by :func:`fundus_plugins.apis.resolve_fov`; the choices are its modes and
+    ``auto``, checked by tests/test_cli.py)."""
+    parser.add_argument(
+        '--fov', default='auto', choices=['auto', 'real', 'fitted', 'generated'],
+        help="field of view of the maps: real (a real training map's, from --fov-root or "
+             "the config's data_root), fitted (a circle fitted to the generator's), "
+             "generated (the generator's argmax, the paper); auto: real when a prepared "
+             'root is at hand, else fitted')
+    parser.add_argument('--fov-root', help='prepared root whose training maps give the '
+                                           "fields of view (default: the config's data_root)")
+
 
 #: Set to 1 (or pass --debug) to see the traceback of a user error.
 DEBUG_ENV = 'FUNDUS_DEBUG'
@@ -115,10 +171,18 @@ def run_tool(main: Callable[[], int], kind: str, resume_flag: Optional[str] = No
     A process group that ``main`` started (``--launcher pytorch``) is destroyed before
     the process exits, however ``main`` ends.
     """
+    quiet_start()
     try:
         return _run_main(main, kind, resume_flag)
     finally:
         end_process_group()
+
+
+def _user_error_class():
+    """fundus_plugins' UserError, if the package is imported (if it is not, nothing of it
+    can have raised one)."""
+    errors = sys.modules.get('fundus_plugins.errors')
+    return errors.UserError if errors is not None else ()
 
 
 def _run_main(main: Callable[[], int], kind: str, resume_flag: Optional[str]) -> int:
@@ -133,9 +197,13 @@ def _run_main(main: Callable[[], int], kind: str, resume_flag: Optional[str]) ->
         if not isinstance(exc.code, str):  # argparse and sys.exit(n): as they were
             raise
         return _user_error(exc.code)
-    except UserError as exc:
-        return _user_error(one_line(exc))
-    except OSError as exc:
+    except Exception as exc:
+        if isinstance(exc, _user_error_class()):
+            from fundus_plugins.errors import one_line
+            return _user_error(one_line(exc))
+        if not isinstance(exc, OSError):
+            raise
+        from fundus_plugins.errors import is_disk_full
         if not is_disk_full(exc):
             raise
         where = exc.filename or 'a file of the output'
