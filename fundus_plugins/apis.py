@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import os.path as osp
+import queue
 import shutil
 import sys
 import warnings
@@ -449,36 +450,28 @@ def translate_label_maps(model, maps, batch_size='auto', amp: bool = False,
         yield from zip(batch, images)
 
 
-def translate_layout(model, labels_root, out, batch_size='auto', amp: bool = False,
-                     sample_model: str = 'ema', overwrite: bool = False,
-                     progress: bool = True, workers='auto', writers='auto') -> list:
-    """Translate every label map of a (label-only) prepared root into a complete prepared
-    layout at ``out`` (images, labels, meta.csv with grade_source=synthetic,
-    classes.json); returns the meta rows written. ``progress``: a bar of the images
-    written ('translating').
-
-    The generator, not the disk, sets the pace: ``workers`` threads read the label maps
-    (decode, remap to the model's classes, check, resize) up to two batches ahead of the
-    translation, and ``writers`` threads encode and write the PNG pairs, at most two
-    batches of them pending; ``'auto'`` (the default) is min(4, CPUs) readers and all
-    CPUs but two (at most 16) writers on a CUDA device, and none on the CPU, where
-    everything runs in the calling thread as before. ``batch_size`` ``'auto'``: 32 on a
-    CUDA device, 8 elsewhere. The files and rows are the same whatever the threads."""
-
-    device = model.device
-    batch_size = _resolve_batch_size(batch_size, device)
-    workers = _resolve_threads(workers, device, 'workers')
-    writers = _resolve_threads(writers, device, 'writers')
+def _layout_source(labels_root, class_set):
+    """A label-only prepared root's meta rows, its stored classes and the lookup table
+    to ``class_set`` (warning when the root lacks some of the translator's classes)."""
     src = Path(labels_root)
     rows = read_meta(src)
     stored = read_classes(src)
-    lut = model.class_set.remap_from(stored)
-    absent = [c for c in model.class_set.lesion_codes if c not in stored.codes]
+    lut = class_set.remap_from(stored)
+    absent = [c for c in class_set.lesion_codes if c not in stored.codes]
     if absent:
         warnings.warn(f'{src}: its label maps have no {absent} (classes '
                       f'{list(stored.codes)}); the translator draws '
-                      f'{list(model.class_set.codes)}, so the output classes.json lists '
+                      f'{list(class_set.codes)}, so the output classes.json lists '
                       f'{absent} but no pixel holds them')
+    return rows, stored, lut
+
+
+def _translate_rows(model, src: Path, rows, stored, lut, tmp: Path, batch_size: int,
+                    amp: bool, sample_model: str, workers: int, writers: int,
+                    bar) -> list:
+    """Translate the label maps of ``rows`` (of the root ``src``) and write the pairs
+    into ``tmp`` (a layout being written); return their meta rows, in order. ``bar``
+    counts the pairs written."""
     size = model.generator.out_size
 
     def read(row):
@@ -493,20 +486,168 @@ def translate_layout(model, labels_root, out, batch_size='auto', amp: bool = Fal
         return _fit_label_map(lut[lab], size, model.class_set)
 
     written = []
+    with _PairWriter(writers, 2 * batch_size, bar) as writer, \
+            closing(_read_ahead(read, rows, workers, 2 * batch_size)) as maps:
+        for batch, images in _translate_batches(model, _chunks(maps, batch_size), amp,
+                                                sample_model):
+            for label, image in zip(batch, images):
+                row = rows[len(written)]
+                writer.submit(tmp, row.name, image, label)
+                written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade',
+                                       'train', None, row.od_source))
+    return written
+
+
+def translate_layout(model, labels_root, out, batch_size='auto', amp: bool = False,
+                     sample_model: str = 'ema', overwrite: bool = False,
+                     progress: bool = True, workers='auto', writers='auto') -> list:
+    """Translate every label map of a (label-only) prepared root into a complete prepared
+    layout at ``out`` (images, labels, meta.csv with grade_source=synthetic,
+    classes.json); returns the meta rows written. ``progress``: a bar of the images
+    written ('translating').
+
+    The generator, not the disk, sets the pace: ``workers`` threads read the label maps
+    (decode, remap to the model's classes, check, resize) up to two batches ahead of the
+    translation, and ``writers`` threads encode and write the PNG pairs, at most two
+    batches of them pending; ``'auto'`` (the default) is min(4, CPUs) readers and all
+    CPUs but two (at most 16) writers on a CUDA device, and none on the CPU, where
+    everything runs in the calling thread as before. ``batch_size`` ``'auto'``: 32 on a
+    CUDA device, 8 elsewhere. The files and rows are the same whatever the threads.
+    :func:`translate_layout_spread` does the same on several devices at once."""
+
+    device = model.device
+    batch_size = _resolve_batch_size(batch_size, device)
+    workers = _resolve_threads(workers, device, 'workers')
+    writers = _resolve_threads(writers, device, 'writers')
+    src = Path(labels_root)
+    rows, stored, lut = _layout_source(src, model.class_set)
     with atomic_root(out, overwrite) as tmp:  # swapped in only when whole
         init_layout(tmp, model.class_set)
         with progress_bar(desc='translating', unit='img', total=len(rows),
-                          progress=progress) as bar, \
-                _PairWriter(writers, 2 * batch_size, bar) as writer, \
-                closing(_read_ahead(read, rows, workers, 2 * batch_size)) as maps:
-            for batch, images in _translate_batches(model, _chunks(maps, batch_size), amp,
-                                                    sample_model):
-                for label, image in zip(batch, images):
-                    row = rows[len(written)]
-                    writer.submit(tmp, row.name, image, label)
-                    written.append(MetaRow(row.name, row.grade, 'synthetic', 'spade',
-                                           'train', None, row.od_source))
+                          progress=progress) as bar:
+            written = _translate_rows(model, src, rows, stored, lut, tmp, batch_size, amp,
+                                      sample_model, workers, writers, bar)
         # every pair is written (or its error raised) before meta.csv and the swap
+        write_meta(tmp, written)
+    return written
+
+
+def check_devices(devices, option: str = 'devices') -> list:
+    """``devices`` (names such as ``'cuda:0'``, ``'cpu'``) as a list, checked: at least
+    one, and every CUDA index one this process can see; an error names ``option``."""
+    if isinstance(devices, str):
+        devices = [d.strip() for d in devices.split(',') if d.strip()]
+    devices = list(devices or [])
+    if not devices:
+        raise UserValueError(f'{option}: no device given; expected names such as cuda:0')
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for name in devices:
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, TypeError) as exc:
+            raise UserValueError(f'{option}: {name!r} is not a device name ({exc})') from None
+        if dev.type == 'cuda' and (dev.index or 0) >= visible:
+            raise UserValueError(f'{option}: {name} asked for, but this process sees '
+                                 f'{visible} CUDA device(s) (CUDA_VISIBLE_DEVICES='
+                                 f'{os.environ.get("CUDA_VISIBLE_DEVICES", "unset")})')
+    return devices
+
+
+def _shares(n: int, parts: int, batch: int) -> list:
+    """Split ``n`` items into at most ``parts`` contiguous ``(start, stop)`` shares made
+    of whole batches of ``batch`` (so every device translates the same batches a single
+    one would), as even as whole batches allow."""
+    batches = -(-n // batch)
+    parts = max(1, min(parts, batches))
+    out, start = [], 0
+    for k in range(parts):
+        count = batches // parts + (k < batches % parts)
+        stop = min(n, start + count * batch)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _translate_share(cfg, checkpoint, device, src, names, tmp, batch_size, amp,
+                     sample_model, workers, writers, threads, counts):
+    """One process of :func:`translate_layout_spread`: load the model on ``device`` and
+    translate the maps ``names`` of ``src`` into ``tmp``; return their meta rows.
+    ``counts`` (a queue) receives the number of pairs written, batch by batch."""
+    if threads:
+        torch.set_num_threads(threads)
+    if cfg.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg['custom_imports'])
+    model = init_model(cfg, checkpoint, device)
+    src = Path(src)
+    by_name = {row.name: row for row in read_meta(src)}
+    stored = read_classes(src)
+    lut = model.class_set.remap_from(stored)
+
+    class _Count:
+        def update(self, k=1):
+            counts.put(k)
+
+    return _translate_rows(model, src, [by_name[n] for n in names], stored, lut, Path(tmp),
+                           batch_size, amp, sample_model,
+                           _resolve_threads(workers, model.device, 'workers'),
+                           _resolve_threads(writers, model.device, 'writers'), _Count())
+
+
+def translate_layout_spread(cfg: Config, checkpoint: str, devices, labels_root, out,
+                            batch_size='auto', amp: bool = False, sample_model: str = 'ema',
+                            overwrite: bool = False, progress: bool = True,
+                            workers='auto', writers='auto') -> list:
+    """:func:`translate_layout` on several devices at once: the maps are split into one
+    contiguous share per device, in whole batches, and each share is translated by its
+    own (spawned) process, which loads ``cfg`` + ``checkpoint`` on its device and writes
+    its pairs into the same partial folder; meta.csv keeps the maps' order, and the
+    output is swapped in only when every share is whole. An error in any share (a bad
+    label map names its file) is raised here and nothing is written. The files are the
+    ones a single device writes, as every batch is the same. On the CPU each process
+    runs CPUs / devices threads. One device: :func:`translate_layout` in this process."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .classes import resolve_classes
+
+    devices = check_devices(devices)
+    if len(devices) == 1:
+        model = init_model(cfg, checkpoint, devices[0])
+        return translate_layout(model, labels_root, out, batch_size, amp, sample_model,
+                                overwrite, progress, workers, writers)
+    batch_size = _resolve_batch_size(batch_size, torch.device(devices[0]))
+    if not osp.isfile(checkpoint):
+        raise UserFileNotFoundError(f'{checkpoint}: checkpoint not found; give the path of '
+                                    f'a checkpoint (.pth) saved by training')
+    class_set = resolve_classes(cfg.model.get('classes'))
+    src = Path(labels_root)
+    rows, _, _ = _layout_source(src, class_set)
+    shares = _shares(len(rows), len(devices), batch_size)
+    cpu_threads = max(1, _cpu_count() // len(shares))
+    ctx = mp.get_context('spawn')
+    with atomic_root(out, overwrite) as tmp:
+        init_layout(tmp, class_set)
+        with progress_bar(desc=f'translating on {len(shares)} devices', unit='img',
+                          total=len(rows), progress=progress) as bar, \
+                ctx.Manager() as manager, \
+                ProcessPoolExecutor(len(shares), mp_context=ctx) as pool:
+            counts = manager.Queue()
+            futures = [pool.submit(
+                _translate_share, cfg, checkpoint, dev, str(src),
+                [r.name for r in rows[a:b]], str(tmp), batch_size, amp, sample_model,
+                workers, writers, cpu_threads if torch.device(dev).type == 'cpu' else 0,
+                counts) for dev, (a, b) in zip(devices, shares)]
+            while not all(f.done() for f in futures):
+                try:
+                    bar.update(counts.get(timeout=0.2))
+                except queue.Empty:
+                    pass
+            while not counts.empty():
+                bar.update(counts.get())
+            written = []
+            for f in futures:  # in the maps' order; the first error is raised
+                written.extend(f.result())
         write_meta(tmp, written)
     return written
 

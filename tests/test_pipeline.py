@@ -149,22 +149,25 @@ def test_whole_pipeline_on_a_micro_config(tmp_path, capsys):
 
 
 MICRO_BOTH = MICRO + """
-images = dict(max_iters=2, mode=['full', 'inpaint'],
+images = dict(max_iters=2, mode=['full', 'inpaint'], translate_devices=['cpu', 'cpu'],
               inpaint=dict(max_iters=2, cfg_options={{'train_dataloader.batch_size': 2}}))
 segmentation = dict(fractions=[0, 0.5], max_epochs=1, protocols=['fixed_epochs'])
 """
 
 
-def test_pipeline_in_both_image_modes_on_a_micro_config(tmp_path):
+def test_pipeline_in_both_image_modes_on_a_micro_config(tmp_path, capsys):
     """images.mode ['full', 'inpaint'] (the demo_inpaint config, micro): the same sampled
     maps give whole synthetic images and lesions painted into the real healthy training
     images, the ablation runs on each (the real-only run once), and the report sets them
-    side by side with the inpainting's figure, label consistency and seams."""
+    side by side with the inpainting's figure, label consistency and seams. The
+    translation is spread over two processes (images.translate_devices)."""
     config = tmp_path / 'micro.py'
     work = tmp_path / 'work'
     config.write_text(MICRO_BOTH.format(repo=REPO, work=work).replace(
         "configs/pipeline/demo.py", "configs/pipeline/demo_inpaint.py"))
     assert run_pipeline.main([str(config)]) == 0
+    assert 'translating the sampled label maps on 2 devices (cpu, cpu)' in \
+        capsys.readouterr().out
     full, inpainted = read_meta(work / 'synthetic'), read_meta(work / 'synthetic_inpaint')
     assert len(inpainted) == len(full) == 30
     # The same maps, grade for grade.

@@ -97,6 +97,34 @@ def test_gan_stages_on_several_processes_divide_their_iterations():
     assert plan['labels']['seconds'] == pytest.approx(6 + 250 / 2 + 10)
     assert '500 iterations on 2 processes (probe rate / 2)' in plan['labels']['work']
     assert plan['images']['seconds'] == pytest.approx(1 + 400 + 5)  # images.gpus unset
+    # images.gpus = 4 on CUDA: SPADE trains on 4 processes and translates on 4 devices
+    cfg.images.update(gpus=4, device='cuda')
+    plan = estimate(cfg, M, 120, 180)
+    assert plan['images']['seconds'] == pytest.approx(1 + 400 / 4 + 5 / 4)
+    assert '50 translations on 4 devices' in plan['images']['work']
+    # on the CPU the processes train, but translation stays on the one device
+    cfg.images.device = 'cpu'
+    assert estimate(cfg, M, 120, 180)['images']['seconds'] == pytest.approx(1 + 400 / 4 + 5)
+    cfg.images.translate_devices = ['cpu', 'cpu']  # named: spread even there
+    assert estimate(cfg, M, 120, 180)['images']['seconds'] == pytest.approx(
+        1 + 400 / 4 + 5 / 2)
+
+
+def test_translation_devices_and_the_images_fingerprint():
+    from fundus_plugins.pipeline.stages import images_hashed, translation_devices
+    cfg = _cfg()
+    assert translation_devices(cfg.images) == ['cpu']
+    cfg.images.update(device='cuda', gpus=3)
+    assert translation_devices(cfg.images) == ['cuda:0', 'cuda:1', 'cuda:2']
+    before = images_hashed(cfg)
+    cfg.images.translate_devices = ['cuda:1', 'cuda:3']
+    assert translation_devices(cfg.images) == ['cuda:1', 'cuda:3']
+    # where translation runs changes nothing it makes: the stage is not run again
+    assert images_hashed(cfg) == before and 'translate_devices' not in images_hashed(cfg)
+    assert images_hashed(cfg).config == cfg.images.config  # attribute access, as before
+    cfg.images.translate_devices = []
+    with pytest.raises(ValueError, match=r'images.translate_devices: \[\]; expected'):
+        translation_devices(cfg.images)
 
 
 def test_a_recording_finds_a_run_by_a_relative_work_dir(tmp_path, monkeypatch):

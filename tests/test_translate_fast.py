@@ -224,3 +224,65 @@ def test_cuda_threads_write_the_same_files(spade_trained, tmp_path):  # noqa: F8
     assert translate_layout(spade, root, tmp_path / 'thr', batch_size=3,
                             progress=False) == rows
     assert tree(tmp_path / 'thr') == tree(tmp_path / 'seq')
+
+
+# ------------------------------------------------------------------ several devices
+def test_shares_are_whole_batches_in_order():
+    assert apis._shares(10, 2, 4) == [(0, 8), (8, 10)]       # 3 batches: 2 + 1
+    assert apis._shares(10, 3, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert apis._shares(3, 4, 4) == [(0, 3)]                   # fewer batches than devices
+    assert apis._shares(17, 4, 2) == [(0, 6), (6, 10), (10, 14), (14, 17)]
+
+
+def test_spread_over_two_processes_writes_what_one_device_writes(models, spade_trained,
+                                                                 tmp_path, capsys):  # noqa: F811
+    """translate_layout_spread on two CPU 'devices' (two spawned processes) writes the
+    same pairs and rows as translate_layout in this process; the bar counts them all."""
+    root, spade, _ = models
+    _, work, config = spade_trained
+    cfg, ckpt = load_config(str(config)), str(work / 'iter_3.pth')
+    rows = translate_layout(spade, root, tmp_path / 'one', batch_size=4, progress=False)
+    capsys.readouterr()
+    spread = apis.translate_layout_spread(cfg, ckpt, ['cpu', 'cpu'], root, tmp_path / 'two',
+                                          batch_size=4)
+    assert spread == rows
+    assert '10/10 ' in last_bar(capsys.readouterr().err, 'translating on 2 devices')
+    one, two = tree(tmp_path / 'one'), tree(tmp_path / 'two')
+    assert sorted(one) == sorted(two)
+    for name in one:
+        if name.startswith('images/'):  # the same batches; allow a rounding step
+            a = cv2.imdecode(np.frombuffer(one[name], np.uint8), cv2.IMREAD_COLOR)
+            b = cv2.imdecode(np.frombuffer(two[name], np.uint8), cv2.IMREAD_COLOR)
+            assert np.abs(a.astype(int) - b).max() <= 1, name
+        else:
+            assert one[name] == two[name], name
+    # the tool's --devices does the same
+    assert translate.main([str(config), ckpt, '--labels', str(root), '--out',
+                           str(tmp_path / 'tool'), '--batch-size', '4', '--devices', 'cpu,cpu',
+                           '--no-progress']) == 0
+    assert [r.name for r in read_meta(tmp_path / 'tool')] == [r.name for r in rows]
+
+
+def test_spread_names_a_bad_map_and_writes_nothing(spade_trained, tmp_path):  # noqa: F811
+    root, work, config = spade_trained
+    src = tmp_path / 'src'
+    shutil.copytree(root, src)
+    bad = label_path(src, read_meta(src)[-1].name)  # in the second process's share
+    bad.write_bytes(b'not a png')
+    out = tmp_path / 'out'
+    with pytest.raises(Exception, match=re.escape(str(bad))):
+        apis.translate_layout_spread(load_config(str(config)), str(work / 'iter_3.pth'),
+                                     ['cpu', 'cpu'], src, out, batch_size=4, progress=False)
+    assert left_behind(out) == []
+
+
+def test_devices_are_checked():
+    with pytest.raises(apis.UserValueError, match='no device'):
+        apis.check_devices('')
+    with pytest.raises(apis.UserValueError, match=r"'gpu:0' is not a device name"):
+        apis.check_devices(['gpu:0'])
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(apis.UserValueError,
+                       match=rf'cuda:{visible} asked for, but this process sees {visible} CUDA'):
+        apis.check_devices(f'cpu,cuda:{visible}')
+    assert apis.check_devices('cpu, cpu') == ['cpu', 'cpu']

@@ -3,14 +3,16 @@
 
     python tools/translate.py CONFIG CHECKPOINT --labels DIR --out DIR
         [--batch-size auto|N] [--workers auto|N] [--writers auto|N]
-        [--device cpu|cuda] [--amp] [--no-progress]
+        [--device cpu|cuda | --devices cuda:0,cuda:1,...] [--amp] [--no-progress]
 
 DIR (in) is a prepared layout with labels/ and meta.csv (tools/sample_labels.py writes
 one); its classes are remapped to the model's. The output is a complete prepared layout:
 images/, labels/ (at the image size), meta.csv (grade_source=synthetic) and classes.json.
 --batch-size auto is 32 on CUDA and 8 on the CPU; on CUDA, label maps are read and pairs
 written in threads beside the translation (--workers, --writers; 0 reads or writes in the
-main thread, as on the CPU). The files are the same whatever the threads.
+main thread, as on the CPU). --devices spreads the maps over several devices, one
+process each with an even share of whole batches. The files are the same whatever the
+threads and devices.
 """
 import argparse
 import sys
@@ -32,7 +34,11 @@ def parse_args(argv=None):
                    help='threads that read the label maps ahead of the translation '
                         '(auto: min(4, CPUs) on CUDA, 0 on the CPU: read in the main thread)')
     p.add_argument('--writers', type=threads_arg, default='auto', help=WRITERS_HELP)
-    p.add_argument('--device', default='cpu')
+    where = p.add_mutually_exclusive_group()
+    where.add_argument('--device', default='cpu')
+    where.add_argument('--devices', default=None,
+                       help='comma-separated devices to spread the maps over, one process '
+                            'each (e.g. cuda:0,cuda:1,cuda:2,cuda:3)')
     p.add_argument('--amp', action='store_true', help='autocast on CUDA')
     p.add_argument('--sample-model', choices=['ema', 'orig'], default='ema')
     p.add_argument('--overwrite', action='store_true')
@@ -45,16 +51,21 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from fundus_plugins.apis import init_model, translate_layout
+    from fundus_plugins.apis import init_model, translate_layout, translate_layout_spread
     from fundus_plugins.config import load_config
 
     cfg = load_config(args.config, args.cfg_options)
-    model = init_model(cfg, args.checkpoint, args.device)
-    t0 = time.time()
-    n = len(translate_layout(model, args.labels, args.out, args.batch_size, args.amp,
-                             args.sample_model, args.overwrite,
-                             progress=not args.no_progress, workers=args.workers,
-                             writers=args.writers))
+    common = (args.labels, args.out, args.batch_size, args.amp, args.sample_model,
+              args.overwrite)
+    kw = dict(progress=not args.no_progress, workers=args.workers, writers=args.writers)
+    if args.devices:  # the time includes each process's start and model loading
+        t0 = time.time()
+        rows = translate_layout_spread(cfg, args.checkpoint, args.devices, *common, **kw)
+    else:
+        model = init_model(cfg, args.checkpoint, args.device)
+        t0 = time.time()
+        rows = translate_layout(model, *common, **kw)
+    n = len(rows)
     dt = time.time() - t0
     print(f'{n} images written to {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.1f} img/s)')
     return 0

@@ -92,6 +92,7 @@ def probe_config(cfg):
     probe.labels.update(max_iters=iters, num_per_grade=PROBE_MAPS_PER_GRADE, gpus=1,
                         launcher='pytorch')
     probe.images.update(max_iters=iters, gpus=1, launcher='pytorch')
+    probe.images.pop('translate_devices', None)  # the probe times one device
     if 'inpaint' in image_modes(cfg):
         probe.images.inpaint.update(max_iters=iters, gpus=1, launcher='pytorch')
     probe.gates = dict(cfg.get('gates') or {}, on_fail='warn')
@@ -280,7 +281,7 @@ def estimate(cfg, m: dict, real: int, test: int) -> dict:
                            work=f'{data.num} phantom images at {data.get("size")} px')
     out['grades'] = dict(seconds=steps['grades']['total'], probed=True,
                          work='the grade classifier (lesion-load features)')
-    from .stages import section_gpus
+    from .stages import section_gpus, translation_devices
     maps = 5 * int(cfg.labels.num_per_grade)
     lab, it = steps['labels'], int(cfg.labels.get('max_iters') or 0)
     acgan, gpus = models['label ACGAN'], section_gpus(cfg.labels)
@@ -297,10 +298,13 @@ def estimate(cfg, m: dict, real: int, test: int) -> dict:
         model = models[name]
         iters = int(part.get('max_iters') or 0)
         gpus = section_gpus(part, None if mode == 'full' else cfg.images)
+        # translation spreads its maps over the devices, one process each
+        spread = len(translation_devices(cfg.images)) if mode == 'full' else 1
         secs += _train_seconds(img[str(k)], model, iters, gpus) + \
-            img[str(k + 1)] / per_map * maps
+            img[str(k + 1)] / per_map * maps / spread
         work.append(f'{name} {iters} iterations{_on(gpus)}, {maps} '
-                    + ('translations' if mode == 'full' else 'paintings'))
+                    + ('translations' if mode == 'full' else 'paintings')
+                    + (f' on {spread} devices' if spread > 1 else ''))
         mem.append(model.get('peak_mem_mb'))
         k += 2
     out['images'] = dict(seconds=secs, work='; '.join(work), probed=True,

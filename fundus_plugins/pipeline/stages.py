@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..apis import init_model, sample_label_maps, translate_layout, write_label_samples
+from ..apis import (init_model, sample_label_maps, translate_layout, translate_layout_spread,
+                    write_label_samples)
 from ..checkpoint import find_resume_checkpoint, mmengine_checkpoint_globals
 from ..classes import ClassSet
 from ..config import load_config, runner_for, set_train_length
@@ -378,17 +379,50 @@ def estimate_labels(cfg) -> float:
 
 
 # ---------------------------------------------------------------------------- 4 images
-def _trained_translator(ctx, part, folder: str, desc: str):
+def translation_devices(sec) -> list:
+    """The devices the translation of the sampled maps spreads over: the ``images``
+    section's ``translate_devices`` when given (a list of names, e.g. ``['cuda:0',
+    'cuda:2']``); else, with ``gpus`` = N > 1 on a CUDA ``device``, ``cuda:0`` ..
+    ``cuda:N-1``; else ``device`` alone. Each device gets one process and an even share
+    of the maps (:func:`~fundus_plugins.apis.translate_layout_spread`); the images are
+    the same whatever the devices."""
+    given = sec.get('translate_devices')
+    if given is not None:
+        devices = [given] if isinstance(given, str) else list(given)
+        if not devices or not all(isinstance(d, str) and d for d in devices):
+            raise ValueError(f'images.translate_devices: {given!r}; expected a list of '
+                             f"device names such as ['cuda:0', 'cuda:1']")
+        return devices
+    device = str(sec.get('device', 'cpu'))
+    gpus = section_gpus(sec)
+    if gpus > 1 and device.startswith('cuda'):
+        return [f'cuda:{i}' for i in range(gpus)]
+    return [device]
+
+
+#: ``images`` keys that change where the work runs but not what it makes; left out of
+#: the stage's fingerprint.
+IMAGES_LAUNCH_KEYS = ('translate_devices',)
+
+
+def images_hashed(cfg):
+    """What the images stage's work depends on: its section without
+    :data:`IMAGES_LAUNCH_KEYS`."""
+    sec = cfg.images
+    return type(sec)({k: v for k, v in sec.items() if k not in IMAGES_LAUNCH_KEYS})
+
+
+def _trained_translator(ctx, part, folder: str, desc: str, load: bool = True):
     """Train ``part.config`` (with its ``max_iters`` and ``cfg_options``, at the
-    pipeline's image size) into ``folder`` of the work dir, and load the final
-    checkpoint on ``images.device``: (checkpoint, model)."""
+    pipeline's image size) into ``folder`` of the work dir; (checkpoint, its config,
+    and the model loaded on ``images.device`` when ``load``, else None)."""
     opts = dict(part.get('cfg_options') or {}, image_size=ctx.cfg.image_size)
     parent = None if part is ctx.section else ctx.section
     ckpt = _train(ctx, part.config, ctx.path(folder), part.get('max_iters'), opts, desc=desc,
                   gpus=section_gpus(part, parent), launcher=section_launcher(part, parent))
-    model = init_model(load_config(part.config, model_options(ctx, opts)), ckpt,
-                       ctx.section.get('device', 'cpu'))
-    return ckpt, model
+    cfg = load_config(part.config, model_options(ctx, opts))
+    model = init_model(cfg, ckpt, ctx.section.get('device', 'cpu')) if load else None
+    return ckpt, cfg, model
 
 
 def run_images(ctx) -> dict:
@@ -403,17 +437,23 @@ def run_images(ctx) -> dict:
     result = {'modes': modes}
     if 'full' in modes:
         ctx.step(f'training the SPADE translator ({sec.config})', steps)
-        ckpt, model = _trained_translator(ctx, sec, 'translator', 'SPADE')
-        ctx.step('translating the sampled label maps', steps)
-        rows = translate_layout(model, ctx.path('labels'), synthetic_dir(ctx, 'full'),
-                                sec.get('batch_size', 'auto'), sec.get('amp', False),
-                                overwrite=True, workers=sec.get('workers', 'auto'),
-                                writers=sec.get('writers', 'auto'))
+        devices = translation_devices(sec)
+        ckpt, spade_cfg, model = _trained_translator(ctx, sec, 'translator', 'SPADE',
+                                                     load=len(devices) == 1)
+        ctx.step('translating the sampled label maps'
+                 + (f' on {len(devices)} devices ({", ".join(devices)})'
+                    if len(devices) > 1 else ''), steps)
+        args = (ctx.path('labels'), synthetic_dir(ctx, 'full'), sec.get('batch_size', 'auto'),
+                sec.get('amp', False))
+        kw = dict(overwrite=True, workers=sec.get('workers', 'auto'),
+                  writers=sec.get('writers', 'auto'))
+        rows = translate_layout(model, *args, **kw) if model is not None else \
+            translate_layout_spread(spade_cfg, ckpt, devices, *args, **kw)
         result.update(checkpoint=ckpt, images=len(rows))
     if 'inpaint' in modes:
         inp = sec.inpaint
         ctx.step(f'training the inpainting translator ({inp.config})', steps)
-        ckpt, model = _trained_translator(ctx, inp, 'inpaint_translator', 'inpainting')
+        ckpt, _, model = _trained_translator(ctx, inp, 'inpaint_translator', 'inpainting')
         ctx.step('painting the sampled maps\' lesions into healthy training images', steps)
         res = inpaint_lesion_maps(model, label_map_items(ctx.path('labels'), model.class_set),
                                   ctx.path('real'), synthetic_dir(ctx, 'inpaint'),
@@ -638,7 +678,8 @@ def build_stages() -> list:
               lambda cfg: [out for mode, outs in (('full', ['translator', 'synthetic']),
                                                   ('inpaint', ['inpaint_translator',
                                                                'synthetic_inpaint']))
-                           if mode in image_modes(cfg) for out in outs]),
+                           if mode in image_modes(cfg) for out in outs],
+              hashed=images_hashed),
         Stage('gates', 'quality gates: the real-only segmenter, label consistency, FID / KID',
               ['gates'], run_gates, estimate_gates,
               lambda hashed: [hashed['segmentation']['config']], hashed=gates_hashed,
