@@ -568,6 +568,20 @@ def _shares(n: int, parts: int, batch: int) -> list:
     return out
 
 
+def _spread_threads(cpus: int, processes: int, cuda: bool, workers, writers):
+    """(torch threads of a CPU process, readers, writers) of each of ``processes``
+    translating processes on a machine of ``cpus``: the CPUs are divided among them;
+    on CUDA an ``'auto'`` reader or writer count is :func:`_resolve_threads`'s divided
+    likewise (at least 1 reader and 2 writers), elsewhere it stays ``'auto'`` (none)."""
+    share = max(1, cpus // processes)
+    if cuda:
+        if workers == 'auto':
+            workers = max(1, min(4, share))
+        if writers == 'auto':
+            writers = min(16, max(2, (cpus - 2) // processes))
+    return share, workers, writers
+
+
 def _translate_share(cfg, checkpoint, device, src, names, tmp, batch_size, amp,
                      sample_model, workers, writers, threads, counts):
     """One process of :func:`translate_layout_spread`: load the model on ``device`` and
@@ -604,8 +618,10 @@ def translate_layout_spread(cfg: Config, checkpoint: str, devices, labels_root, 
     its pairs into the same partial folder; meta.csv keeps the maps' order, and the
     output is swapped in only when every share is whole. An error in any share (a bad
     label map names its file) is raised here and nothing is written. The files are the
-    ones a single device writes, as every batch is the same. On the CPU each process
-    runs CPUs / devices threads. One device: :func:`translate_layout` in this process."""
+    ones a single device writes, as every batch is the same. The CPUs are shared: on
+    the CPU each process runs CPUs / devices torch threads; on CUDA ``'auto'`` readers and
+    writers are :func:`translate_layout`'s divided among the processes. One device:
+    :func:`translate_layout` in this process."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -624,7 +640,8 @@ def translate_layout_spread(cfg: Config, checkpoint: str, devices, labels_root, 
     src = Path(labels_root)
     rows, _, _ = _layout_source(src, class_set)
     shares = _shares(len(rows), len(devices), batch_size)
-    cpu_threads = max(1, _cpu_count() // len(shares))
+    cpu_threads, workers, writers = _spread_threads(
+        _cpu_count(), len(shares), torch.device(devices[0]).type == 'cuda', workers, writers)
     ctx = mp.get_context('spawn')
     with atomic_root(out, overwrite) as tmp:
         init_layout(tmp, class_set)

@@ -107,6 +107,7 @@ def test_cfg_options_parse_as_mmengine_parses_them():
     theirs.add_argument('--cfg-options', nargs='+', action=DictAction)
     argv = ['--cfg-options', 'a.b=1', 'c=[1,2]', 'd=x', '--cfg-options', 'e=(3,4)']
     assert vars(ours.parse_args(argv)) == vars(theirs.parse_args(argv))
+    assert ours.parse_args(argv).cfg_options == {'a.b': 1, 'c': [1, 2], 'd': 'x', 'e': (3, 4)}
     assert ours.parse_args([]).cfg_options is None
 
 

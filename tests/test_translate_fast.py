@@ -286,3 +286,12 @@ def test_devices_are_checked():
                        match=rf'cuda:{visible} asked for, but this process sees {visible} CUDA'):
         apis.check_devices(f'cpu,cuda:{visible}')
     assert apis.check_devices('cpu, cpu') == ['cpu', 'cpu']
+
+
+def test_spread_processes_share_the_cpus():
+    # 16 CPUs, 8 GPU processes: 2 readers and 2 writers each (one process alone: 4, 14)
+    assert apis._spread_threads(16, 8, True, 'auto', 'auto') == (2, 2, 2)
+    assert apis._spread_threads(16, 2, True, 'auto', 'auto') == (8, 4, 7)
+    assert apis._spread_threads(16, 2, True, 1, 3) == (8, 1, 3)  # given: as they are
+    # on the CPU: each process its share of torch threads, no reader or writer threads
+    assert apis._spread_threads(2, 2, False, 'auto', 'auto') == (1, 'auto', 'auto')
