@@ -6,14 +6,15 @@ from mmengine.config import Config
 
 from ..evaluation.grades import predict_grades
 from ..locks import folder_lock
-from .common import image_modes
+from .common import SECTION_KEYS, check_sections, image_modes
 from .gates import GateFailed, check_section
 from .plan import PROBED_STAGES, format_plan, time_plan
 from .runner import PipelineRunner, Stage, StageContext
 from .stages import STAGE_NAMES, build_stages, plan_counts
 
-__all__ = ['GateFailed', 'PipelineRunner', 'Stage', 'StageContext', 'STAGE_NAMES',
-           'build_stages', 'plan_counts', 'predict_grades', 'run_pipeline']
+__all__ = ['GateFailed', 'PipelineRunner', 'SECTION_KEYS', 'Stage', 'StageContext',
+           'STAGE_NAMES', 'build_stages', 'check_sections', 'plan_counts', 'predict_grades',
+           'run_pipeline']
 
 
 def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=print,
@@ -26,6 +27,7 @@ def run_pipeline(config: str, work_dir=None, force=(), cfg_options=None, log=pri
         cfg.merge_from_dict(cfg_options)
     if 'image_size' not in cfg:
         raise KeyError(f"{config}: pipeline config needs a top-level 'image_size'")
+    check_sections(cfg, config)  # an unknown section key (a typo) fails before anything runs
     image_modes(cfg)  # a wrong images.mode fails before anything runs
     from .stages import section_gpus, section_launcher
     for sec in (cfg.labels, cfg.images):  # and so does a wrong gpus or launcher

@@ -3,9 +3,82 @@ pipeline's data, the segmentation protocols and where their runs live, and the p
 counts."""
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
-from ..errors import UserValueError
+from ..errors import UserKeyError, UserValueError
+from ..segmentation.slurm import SLURM_KEYS
+
+
+#: The keys each section of a pipeline config takes: the ones the stages, the time plan
+#: and the report read (``gates`` and ``plan`` check their own). A sub-dict is named
+#: ``section.key``; ``cfg_options`` (a model config's overrides) and ``data.od_model``
+#: (options of :func:`~fundus_plugins.datasets.optic_disc.train_od_model`) are passed on
+#: whole and not checked here.
+SECTION_KEYS = {
+    # stages.run_data / _source_records / real_training_count / estimate_data,
+    # plan.probe_config / estimate / _total_images
+    'data': frozenset({
+        'source',                          # 'phantom' or 'prepare'
+        'num', 'size', 'seed', 'workers', 'test_fraction',
+        'ungraded_fraction',               # phantom only: training grades hidden
+        'idrid', 'fgadr', 'fgadr_exclude', 'ddr',  # source 'prepare': dataset roots
+        'od_file', 'od_model',             # source 'prepare': FGADR's optic discs
+    }),
+    # stages.run_grades -> predict_grades(seed, size)
+    'grades': frozenset({'seed', 'size'}),
+    # stages.run_labels / plan_counts / gate_labels / estimate_labels, section_gpus,
+    # section_launcher, report (config)
+    'labels': frozenset({
+        'config', 'max_iters', 'cfg_options', 'gpus', 'launcher',
+        'num_per_grade', 'seed', 'fov', 'sample_model',
+    }),
+    # stages.run_images / _trained_translator / translation_devices / images_hashed /
+    # estimate_images, common.section_modes, plan.probe_config / estimate
+    'images': frozenset({
+        'config', 'max_iters', 'cfg_options', 'gpus', 'launcher',
+        'mode', 'inpaint',                 # image modes; inpaint: the sub-dict below
+        'device', 'translate_devices',     # where the model loads; translation spread
+        'batch_size', 'amp', 'workers', 'writers',  # translation (batch_size: inpainting too)
+    }),
+    # stages.run_images / _trained_translator (gpus and launcher default to images'),
+    # gate_images, estimate_images, plan.estimate
+    'images.inpaint': frozenset({'config', 'max_iters', 'cfg_options', 'gpus', 'launcher',
+                                 'seed'}),
+    # stages.run_segmentation / gates_hashed / real_only_dir / _seg_options / plan_counts /
+    # estimate_*, plan._seg_loader / seg_runs / _lanes, report (protocols, seeds)
+    'segmentation': frozenset({
+        'config', 'cfg_options', 'max_epochs', 'fractions', 'seeds', 'protocols',
+        'threads',
+        'parallel', 'launcher', 'slurm',   # where the runs go (stages.LAUNCH_KEYS)
+    }),
+    # segmentation.ablation.run_ablation -> segmentation.slurm.slurm_settings
+    'segmentation.slurm': frozenset(SLURM_KEYS),
+    # report.run_report
+    'report': frozenset({'examples_per_grade'}),
+}
+
+
+def check_sections(cfg, config_name: str = 'pipeline config') -> None:
+    """An unknown key in a section of :data:`SECTION_KEYS` (or in its sub-dicts
+    ``images.inpaint``, ``segmentation.slurm``) is an error naming it, what the section
+    takes and, for a near miss, the key meant; before anything runs. Absent sections
+    (and sub-dicts that are None) are left to the stages."""
+    for name, allowed in SECTION_KEYS.items():
+        head, _, sub = name.partition('.')
+        section = cfg.get(head)
+        if sub:
+            section = section.get(sub) if hasattr(section, 'get') else None
+        if not hasattr(section, 'keys'):
+            continue
+        for key in section.keys():
+            if key in allowed:
+                continue
+            near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            raise UserKeyError(
+                f'{config_name}: pipeline {name}.{key}: unknown key; the {name} section '
+                f'takes {sorted(allowed)}'
+                + (f"; did you mean '{near[0]}'?" if near else ''))
 
 
 def model_options(ctx, extra=None) -> dict:
