@@ -1,7 +1,7 @@
 # The label generator: a grade-conditioned ACGAN over lesion label maps (Son et al. 2021),
 # with the paper's 256 x 256 maps, batch 64, two generator updates per discriminator
 # update, hinge loss, auxiliary grade loss and adaptive discriminator augmentation;
-# plus the measured improvements of README "Step 1".
+# plus the measured improvements of docs/label_acgan.md.
 # Trains on the prepared layout of real data (tools/prepare_data.py; ungraded images need
 # predicted grades first). Sized for GPUs; configs/acgan_labels_demo.py runs on a CPU.
 #

@@ -82,7 +82,7 @@
 # * Label smoothing none (their flag did nothing) -> s = 0.9, acting as described above.
 # * Auxiliary loss of D on real + generated maps -> real maps only: trained on generated
 #   maps too, D and G agree on a private grade code and every grade collapses to one map
-#   (measured on the phantom, README step 1).
+#   (measured on the phantom, docs/label_acgan.md).
 # * Auxiliary loss of G none -> weight 1: without it no loss of the generator depends on
 #   the grade, so nothing teaches it to draw the grade it is given.
 # * ADA p +-0.01 every iteration (0 to 0.85 in 85 iterations) -> StyleGAN2-ADA's rule

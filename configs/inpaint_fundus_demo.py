@@ -21,8 +21,7 @@ vgg_weights = None
 model = dict(
     vgg_weights=vgg_weights,
     # 4 pixels at 128 px: with 2 the painted lesions' rims reached the hole's edge (seam
-    # ratio 1.85 against 1.03 with 4, same maps and 600 iterations; README, "Beyond the
-    # paper").
+    # ratio 1.85 against 1.03 with 4, same maps and 600 iterations; docs/inpainting.md).
     margin=4,
     generator=dict(ngf=8, num_down=4, max_channels=64, num_middle=1, spade_hidden=16),
     discriminator=dict(ndf=16, n_layers_D=3),

@@ -2,7 +2,7 @@
 # networks (ngf 8, SPADE hidden 16), batch 4, 4000 iterations: 27 minutes on a 2-core
 # CPU. Optic disc, macula and lesions are right within the first 800 iterations; the
 # vessels, which no label map holds, come from the adversarial term alone and take the
-# rest: a vessel tree out of the disc by 3200-4000 (README, step 2). The VGG perceptual
+# rest: a vessel tree out of the disc by 3200-4000 (docs/translator.md). The VGG perceptual
 # term is off (lambda_vgg=0: no weights are loaded, so the demo and the tests run offline);
 # instead an L1 term (weight 10, our addition; off in the paper config) and G lr 2e-4 get
 # the coarse picture right early. `--cfg-options model.loss_config.lambda_vgg=10` turns

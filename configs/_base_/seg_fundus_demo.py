@@ -1,6 +1,6 @@
 # seg_fundus.py on the phantom at 128 x 128, a few minutes on a 2-core CPU. Data: `make
 # phantom` writes the phantom to work_dirs/demo/phantom; tools/synthesize.py the synthetic
-# pairs to work_dirs/demo/synthetic (README, step 2).
+# pairs to work_dirs/demo/synthetic (docs/translator.md).
 _base_ = ['./seg_fundus.py']
 
 data_root = 'work_dirs/demo/phantom'

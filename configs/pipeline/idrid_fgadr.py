@@ -6,7 +6,7 @@
 # Add --plan first: a timing probe, then each stage's work and estimated time on this
 # machine at the parallelism set below, and nothing trained.
 #
-# Sized for GPUs (see the README for what a run needs): label ACGAN at 256 px, SPADE and
+# Sized for GPUs (see docs/pipeline.md for what a run needs): label ACGAN at 256 px, SPADE and
 # segmentation at 512 px, three seeds per synthetic fraction.
 work_dir = 'work_dirs/pipeline_idrid_fgadr'
 lesion_classes = ['OD', 'MA', 'HE', 'EX', 'SE']
@@ -25,7 +25,7 @@ grades = dict(seed=0, size=256)
 # training count before anything trains (the paper: 2214 for 738 real; IDRiD + FGADR
 # without its exclusion list give about 1,540 real, so about 4,600 for 75 %).
 # gpus=N: data-parallel training on N processes (torchrun, one per GPU), the config's
-# batch split over them (README, "Many GPUs").
+# batch split over them (docs/many_gpus.md).
 labels = dict(config='configs/acgan_labels.py', num_per_grade='auto', seed=0, gpus=1)
 # mode: 'full' (SPADE translates the maps into whole photographs, the paper), 'inpaint'
 # (the maps' lesions painted into real healthy training images by the inpainting
@@ -36,7 +36,7 @@ images = dict(config='configs/spade_fundus.py', batch_size='auto', amp=True, dev
 # Where the runs go (not part of the stage's settings: changing it retrains nothing):
 # parallel=N trains N runs at once, one per GPU; launcher='slurm' submits them as one
 # Slurm job array, e.g. slurm=dict(partition='gpu', cpus_per_task=8,
-# sbatch_args='--time=2:00:00') (README, "Many GPUs").
+# sbatch_args='--time=2:00:00') (docs/many_gpus.md).
 segmentation = dict(config='configs/seg/unet_fundus_real.py',
                     fractions=[0, 0.25, 0.5, 0.75], seeds=[0, 1, 2], parallel=1)
 # Quality gates: nobody should spend hours of U-Net training on synthetic data that

@@ -6,14 +6,14 @@
 # What makes it a measurement rather than a demonstration (configs/pipeline/demo.py):
 # * the generators must pass their quality gates: the gates stop the run before any
 #   segmentation if they do not (gates.on_fail='stop'). Today the label ACGAN below does
-#   not pass them, and the run stops after the labels stage (README, "The phantom
-#   benchmark");
+#   not pass them, and the run stops after the labels stage (docs/pipeline.md, "The
+#   phantom benchmark");
 # * the segmenter trains to its plateau: the schedule comes from a measured learning curve
 #   (benchmarks/seg_learning_curve.py; docs/results.md, "The phantom benchmark");
 # * 300 held-out test images, 5 seeds, both protocols and both image modes (whole-image
 #   SPADE and inpainting), every difference to real only with its 95 % interval and a
 #   Holm-corrected verdict.
-# Departure from the paper's scale, said in its report and the README: everything runs at
+# Departure from the paper's scale, said in its report and docs/pipeline.md: everything runs at
 # 64 x 64 pixels (the paper: 512), so that 5 seeds x 2 protocols x 2 modes fit the CPU
 # budget; the phantom draws its lesions at that size (microaneurysms are dots of a few
 # pixels).
