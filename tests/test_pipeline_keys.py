@@ -71,6 +71,15 @@ def test_a_typo_in_each_section_is_named_with_the_key_meant(typo, meant):
     assert msg.endswith(f"did you mean '{meant}'?"), msg
 
 
+@pytest.mark.parametrize('typo, meant', [('gate', 'gates'), ('lesion_class', 'lesion_classes'),
+                                         ('segmentaton', 'segmentation'), ('plans', 'plan')])
+def test_a_misspelt_top_level_key_is_named_with_the_key_meant(typo, meant):
+    cfg = _with(REPO / 'configs' / 'pipeline' / 'demo.py', {typo: {}})
+    with pytest.raises(UserKeyError, match=rf"pipeline config key '{typo}': unknown; a "
+                                           rf"pipeline config takes .*did you mean '{meant}'"):
+        check_sections(cfg, 'demo.py')
+
+
 def test_a_key_far_from_any_gets_no_suggestion():
     cfg = _with(REPO / 'configs' / 'pipeline' / 'demo.py', {'report.colour_scheme': 'x'})
     with pytest.raises(KeyError, match=r'report\.colour_scheme: unknown key') as err:

@@ -59,11 +59,24 @@ SECTION_KEYS = {
 }
 
 
+#: The top-level keys of a pipeline config: the sections, ``gates`` and ``plan`` (which
+#: check their own keys) and the settings every stage shares.
+TOP_KEYS = frozenset({'work_dir', 'lesion_classes', 'image_size', 'gates', 'plan'}
+                     | {name for name in SECTION_KEYS if '.' not in name})
+
+
 def check_sections(cfg, config_name: str = 'pipeline config') -> None:
-    """An unknown key in a section of :data:`SECTION_KEYS` (or in its sub-dicts
-    ``images.inpaint``, ``segmentation.slurm``) is an error naming it, what the section
-    takes and, for a near miss, the key meant; before anything runs. Absent sections
+    """An unknown top-level key (:data:`TOP_KEYS`: a misspelt section such as ``gate``),
+    or an unknown key in a section of :data:`SECTION_KEYS` (or in its sub-dicts
+    ``images.inpaint``, ``segmentation.slurm``) is an error naming it, what is allowed
+    there and, for a near miss, the key meant; before anything runs. Absent sections
     (and sub-dicts that are None) are left to the stages."""
+    for key in cfg.keys():
+        if key not in TOP_KEYS:
+            near = difflib.get_close_matches(str(key), sorted(TOP_KEYS), n=1)
+            raise UserKeyError(f'{config_name}: pipeline config key {key!r}: unknown; a '
+                               f'pipeline config takes {sorted(TOP_KEYS)}'
+                               + (f"; did you mean '{near[0]}'?" if near else ''))
     for name, allowed in SECTION_KEYS.items():
         head, _, sub = name.partition('.')
         section = cfg.get(head)
