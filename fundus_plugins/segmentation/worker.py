@@ -44,5 +44,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    from ..cli import run_tool  # a user error (a locked run folder) in one line
+    # The tools' run_tool (tools/_tool.py, beside the package in the checkout, as
+    # pipeline/stages.py finds tools/train.py): a user error (a locked run folder) in
+    # one line.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
+    from _tool import run_tool
     sys.exit(run_tool(main, 'none'))
