@@ -582,27 +582,24 @@ def _spread_threads(cpus: int, processes: int, cuda: bool, workers, writers):
     return share, workers, writers
 
 
-def _translate_share(cfg, checkpoint, device, src, names, tmp, batch_size, amp,
+def _translate_share(cfg, checkpoint, device, src, rows, stored, lut, tmp, batch_size, amp,
                      sample_model, workers, writers, threads, counts):
     """One process of :func:`translate_layout_spread`: load the model on ``device`` and
-    translate the maps ``names`` of ``src`` into ``tmp``; return their meta rows.
-    ``counts`` (a queue) receives the number of pairs written, batch by batch."""
+    translate the maps of ``rows`` (of ``src``, read there once: its classes ``stored``
+    and their lookup table ``lut``) into ``tmp``; return their meta rows. ``counts`` (a
+    queue) receives the number of pairs written, batch by batch."""
     if threads:
         torch.set_num_threads(threads)
     if cfg.get('custom_imports'):
         from mmengine.utils import import_modules_from_strings
         import_modules_from_strings(**cfg['custom_imports'])
     model = init_model(cfg, checkpoint, device)
-    src = Path(src)
-    by_name = {row.name: row for row in read_meta(src)}
-    stored = read_classes(src)
-    lut = model.class_set.remap_from(stored)
 
     class _Count:
         def update(self, k=1):
             counts.put(k)
 
-    return _translate_rows(model, src, [by_name[n] for n in names], stored, lut, Path(tmp),
+    return _translate_rows(model, Path(src), rows, stored, lut, Path(tmp),
                            batch_size, amp, sample_model,
                            _resolve_threads(workers, model.device, 'workers'),
                            _resolve_threads(writers, model.device, 'writers'), _Count())
@@ -638,7 +635,7 @@ def translate_layout_spread(cfg: Config, checkpoint: str, devices, labels_root, 
                                     f'a checkpoint (.pth) saved by training')
     class_set = resolve_classes(cfg.model.get('classes'))
     src = Path(labels_root)
-    rows, _, _ = _layout_source(src, class_set)
+    rows, stored, lut = _layout_source(src, class_set)
     shares = _shares(len(rows), len(devices), batch_size)
     cpu_threads, workers, writers = _spread_threads(
         _cpu_count(), len(shares), torch.device(devices[0]).type == 'cuda', workers, writers)
@@ -652,7 +649,7 @@ def translate_layout_spread(cfg: Config, checkpoint: str, devices, labels_root, 
             counts = manager.Queue()
             futures = [pool.submit(
                 _translate_share, cfg, checkpoint, dev, str(src),
-                [r.name for r in rows[a:b]], str(tmp), batch_size, amp, sample_model,
+                rows[a:b], stored, lut, str(tmp), batch_size, amp, sample_model,
                 workers, writers, cpu_threads if torch.device(dev).type == 'cpu' else 0,
                 counts) for dev, (a, b) in zip(devices, shares)]
             while not all(f.done() for f in futures):
